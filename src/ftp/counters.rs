@@ -1,0 +1,94 @@
+//! The engine's (and the connection table's) window onto metrics. Every label value is
+//! an enum here, so no caller can create an unbounded label.
+
+use super::command::Verb;
+use super::reply::ReplyCode;
+
+macro_rules! label_enum {
+    ($(#[$m:meta])* $name:ident { $($v:ident => $s:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($v),* }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s),* }
+            }
+        }
+    };
+}
+
+label_enum!(
+    /// Protocol oddities worth an operator's attention.
+    Anomaly {
+        PreliminaryWithoutDataConnection => "125_without_data_connection",
+        AbortWithoutTransfer => "426_without_transfer",
+        ReplyWithoutCommand => "reply_without_command",
+        MalformedReply => "malformed_reply",
+        ReplyCodeGlued => "reply_code_without_space",
+        MissingReply => "missing_reply",
+        BadDataEndpoint => "bad_data_endpoint",
+        UnusableDataEndpoint => "unusable_data_endpoint",
+        NotAFtpStream => "not_ftp",
+    }
+);
+
+label_enum!(
+    /// Limits that keep memory bounded. Hitting one is counted, never fatal.
+    Bound {
+        LineLength => "line_length",
+        PendingCommands => "pending_commands",
+        ReassemblyBuffer => "reassembly_buffer",
+        Flows => "flows",
+        Expectations => "expectations",
+        Sessions => "sessions",
+        StoredText => "stored_text",
+    }
+);
+
+label_enum!(
+    /// Why a connection was dropped from the table before it ended.
+    Eviction {
+        TimedOut => "idle_timeout",
+        TableFull => "table_full",
+    }
+);
+
+/// Sink for counts. The prometheus registry implements it; tests use `NoCounters`.
+pub trait Counters {
+    fn command(&mut self, verb: Verb);
+    fn reply(&mut self, code: ReplyCode);
+    fn anomaly(&mut self, kind: Anomaly);
+    fn bound_hit(&mut self, bound: Bound);
+    /// A control connection became a session (+1) or ended (-1).
+    fn sessions_active(&mut self, delta: i64);
+    fn tls_session(&mut self);
+    /// A data connection was matched (+1) or ended (-1).
+    fn data_connections_active(&mut self, delta: i64);
+    /// Bytes on data connections; `to_client` is a download.
+    fn data_bytes(&mut self, to_client: bool, bytes: u64);
+    /// Lines skipped because the session is encrypted (after AUTH TLS).
+    fn encrypted_bytes(&mut self, bytes: u64);
+    /// A hole in a reassembled stream (bytes the capture missed).
+    fn gap(&mut self, bytes: u64);
+    fn flows_active(&mut self, delta: i64);
+    fn flow_evicted(&mut self, why: Eviction);
+}
+
+/// Counts nothing: for tests and for callers that only want events.
+pub struct NoCounters;
+
+impl Counters for NoCounters {
+    fn command(&mut self, _: Verb) {}
+    fn reply(&mut self, _: ReplyCode) {}
+    fn anomaly(&mut self, _: Anomaly) {}
+    fn bound_hit(&mut self, _: Bound) {}
+    fn sessions_active(&mut self, _: i64) {}
+    fn tls_session(&mut self) {}
+    fn data_connections_active(&mut self, _: i64) {}
+    fn data_bytes(&mut self, _: bool, _: u64) {}
+    fn encrypted_bytes(&mut self, _: u64) {}
+    fn gap(&mut self, _: u64) {}
+    fn flows_active(&mut self, _: i64) {}
+    fn flow_evicted(&mut self, _: Eviction) {}
+}

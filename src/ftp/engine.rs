@@ -1,0 +1,367 @@
+//! The engine: routes stream events to sessions and data connections, keeps time from
+//! the events themselves, and queues what comes out. Same input, same output.
+
+use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
+use std::time::Duration;
+
+use super::counters::{Bound, Counters};
+use super::input::{CloseReason, ConnId, ConnKind, ExpectId, Input, Side, StreamEvent};
+use super::output::{CloseHow, EndReason, Expectation, Output, Role};
+use super::session::{Ctx, Session};
+use super::time::Timestamp;
+use super::transfer::{Channel, DataConn};
+
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Longest control line kept; longer lines are cut (and counted).
+    pub max_line: usize,
+    /// Commands waiting for a reply, per session.
+    pub max_pending: usize,
+    /// Longest user name, file name or reply text kept in a record.
+    pub max_text: usize,
+    /// Sessions tracked at once.
+    pub max_sessions: usize,
+    /// Announced data endpoints waiting for a connection, over all sessions.
+    pub max_expectations: usize,
+    /// After a 426 with the data connection still open and moving, how long to wait
+    /// for its teardown before calling the cause `unknown`.
+    pub abort_settle: Duration,
+    /// A data connection that moved no bytes for this long is `stalled`.
+    pub stall_after: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_line: 8192,
+            max_pending: 64,
+            max_text: 256,
+            max_sessions: 100_000,
+            max_expectations: 100_000,
+            abort_settle: Duration::from_secs(2),
+            stall_after: Duration::from_secs(5),
+        }
+    }
+}
+
+/// State the sessions share: data connections, live announcements and the output queue.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub data: Map<ConnId, DataConn>,
+    /// Live announcements → the control connection that made them.
+    expects: Map<ExpectId, ConnId>,
+    next_expect: u64,
+    max_expectations: usize,
+    pub settling_sessions: Vec<ConnId>,
+    pub out: VecDeque<Output>,
+}
+
+impl Shared {
+    pub fn new_expectation(&mut self, counters: &mut dyn Counters) -> Option<ExpectId> {
+        if self.expects.len() >= self.max_expectations {
+            counters.bound_hit(Bound::Expectations);
+            return None;
+        }
+        self.next_expect += 1;
+        Some(ExpectId(self.next_expect))
+    }
+
+    pub fn expect(&mut self, e: Expectation) {
+        self.expects.insert(e.id, e.control);
+        self.out.push_back(Output::Expect(e));
+    }
+
+    /// Nothing refers to this channel any more.
+    pub fn release_channel(&mut self, ch: &Channel) {
+        if self.expects.remove(&ch.expect).is_some() {
+            self.out.push_back(Output::Unexpect(ch.expect));
+        }
+        if let Some(id) = ch.conn
+            && let Entry::Occupied(mut e) = self.data.entry(id)
+        {
+            if e.get().ended {
+                e.remove();
+            } else {
+                e.get_mut().released = true;
+            }
+        }
+    }
+}
+
+pub struct Engine {
+    cfg: Config,
+    now: Timestamp,
+    sessions: Map<ConnId, Session>,
+    shared: Shared,
+    next_session: u64,
+}
+
+impl Engine {
+    pub fn new(cfg: Config) -> Self {
+        let shared = Shared {
+            max_expectations: cfg.max_expectations,
+            ..Shared::default()
+        };
+        Engine {
+            cfg,
+            now: Timestamp::ZERO,
+            sessions: Map::default(),
+            shared,
+            next_session: 0,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn data_connections(&self) -> usize {
+        self.shared.data.len()
+    }
+
+    /// The next output, if any. Call until `None` after each `handle`/`tick`/`finish`.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.shared.out.pop_front()
+    }
+
+    pub fn handle(&mut self, input: Input<'_>, counters: &mut dyn Counters) {
+        self.now = self.now.max(input.ts);
+        let conn = input.conn;
+        match input.event {
+            StreamEvent::Opened {
+                kind: ConnKind::Control,
+                initiator,
+                responder,
+                syn_seen,
+            } => {
+                if self.sessions.len() >= self.cfg.max_sessions {
+                    counters.bound_hit(Bound::Sessions);
+                    return;
+                }
+                self.next_session += 1;
+                let s = Session::new(
+                    self.next_session,
+                    conn,
+                    (initiator, responder),
+                    self.now,
+                    syn_seen,
+                );
+                self.sessions.insert(conn, s);
+                counters.sessions_active(1);
+            }
+            StreamEvent::Opened {
+                kind: ConnKind::Data(expect),
+                initiator,
+                responder,
+                syn_seen,
+            } => self.open_data(conn, expect, (initiator, responder), syn_seen, counters),
+            StreamEvent::Data { from, bytes } => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.last = self.now;
+                    let mut cx = Ctx {
+                        cfg: &self.cfg,
+                        shared: &mut self.shared,
+                        counters,
+                        now: self.now,
+                    };
+                    s.data(from, bytes, &mut cx);
+                }
+            }
+            StreamEvent::Progress { from, bytes } => {
+                if let Some(d) = self.shared.data.get_mut(&conn) {
+                    d.progress(self.now, from, bytes);
+                    counters.data_bytes(d.role_of(from) == Role::Server, bytes);
+                    if let Some(s) = self.sessions.get_mut(&d.session) {
+                        s.last = self.now;
+                    }
+                }
+            }
+            StreamEvent::Gap { from, len } => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.gap(from, len);
+                }
+            }
+            StreamEvent::Fin { from } => self.teardown(conn, from, CloseHow::Fin, counters),
+            StreamEvent::Reset { from } => self.teardown(conn, from, CloseHow::Rst, counters),
+            StreamEvent::Closed(reason) => self.closed(conn, reason, counters),
+        }
+        self.settle_due(counters);
+    }
+
+    /// Time passes without packets (live mode): settle 426s whose wait is over.
+    pub fn tick(&mut self, now: Timestamp, counters: &mut dyn Counters) {
+        self.now = self.now.max(now);
+        self.settle_due(counters);
+    }
+
+    /// The input is over: every session ends as it stands.
+    pub fn finish(&mut self, counters: &mut dyn Counters) {
+        let mut conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        conns.sort();
+        for c in conns {
+            self.end_session(c, EndReason::CaptureEnd, counters);
+        }
+        for (_, d) in self.shared.data.drain() {
+            if !d.ended {
+                counters.data_connections_active(-1);
+            }
+        }
+    }
+
+    fn open_data(
+        &mut self,
+        conn: ConnId,
+        expect: ExpectId,
+        (initiator, responder): (std::net::SocketAddr, std::net::SocketAddr),
+        syn_seen: bool,
+        counters: &mut dyn Counters,
+    ) {
+        let Some(control) = self.shared.expects.remove(&expect) else {
+            return;
+        };
+        let Some(s) = self.sessions.get_mut(&control) else {
+            return;
+        };
+        if !s.bind_data(expect, conn) {
+            return;
+        }
+        // The responder is the listener at the announced endpoint.
+        let listener_is_server = s.listener_role(expect) == Some(Role::Server);
+        let (client, server, opened_by) = if listener_is_server {
+            (initiator, responder, Role::Client)
+        } else {
+            (responder, initiator, Role::Server)
+        };
+        self.shared.data.insert(
+            conn,
+            DataConn {
+                session: control,
+                client,
+                server,
+                opened_by,
+                syn_seen,
+                first_packet: self.now,
+                last_packet: self.now,
+                last_progress: self.now,
+                bytes_to_client: 0,
+                bytes_to_server: 0,
+                first_close: None,
+                ended: false,
+                released: false,
+            },
+        );
+        s.last = self.now;
+        counters.data_connections_active(1);
+    }
+
+    fn teardown(&mut self, conn: ConnId, from: Side, how: CloseHow, counters: &mut dyn Counters) {
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.closing(match how {
+                CloseHow::Fin => EndReason::Fin,
+                CloseHow::Rst => EndReason::Rst,
+            });
+            return;
+        }
+        if let Some(d) = self.shared.data.get_mut(&conn) {
+            d.close(self.now, from, how);
+            let session = d.session;
+            self.settle_session(session, false, counters);
+        }
+    }
+
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, counters: &mut dyn Counters) {
+        if self.sessions.contains_key(&conn) {
+            let why = match reason {
+                // Fin/Rst already recorded which came first.
+                CloseReason::Finished => EndReason::Fin,
+                CloseReason::TimedOut => EndReason::Timeout,
+                CloseReason::Evicted => EndReason::Evicted,
+                CloseReason::CaptureEnd => EndReason::CaptureEnd,
+            };
+            self.end_session(conn, why, counters);
+            return;
+        }
+        if let Entry::Occupied(mut e) = self.shared.data.entry(conn) {
+            counters.data_connections_active(-1);
+            let session = e.get().session;
+            if e.get().released {
+                e.remove();
+            } else {
+                e.get_mut().ended = true;
+            }
+            self.settle_session(session, false, counters);
+        }
+    }
+
+    fn end_session(&mut self, conn: ConnId, why: EndReason, counters: &mut dyn Counters) {
+        let Some(s) = self.sessions.remove(&conn) else {
+            return;
+        };
+        counters.sessions_active(-1);
+        let mut cx = Ctx {
+            cfg: &self.cfg,
+            shared: &mut self.shared,
+            counters,
+            now: self.now,
+        };
+        s.end(why, &mut cx);
+        // Data connections of this session that nothing refers to any more.
+        let orphans: Vec<ConnId> = self
+            .shared
+            .data
+            .iter()
+            .filter(|(_, d)| d.session == conn && d.released)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in orphans {
+            if let Some(d) = self.shared.data.remove(&id)
+                && !d.ended
+            {
+                counters.data_connections_active(-1);
+            }
+        }
+        self.shared.settling_sessions.retain(|c| *c != conn);
+    }
+
+    fn settle_session(&mut self, conn: ConnId, force: bool, counters: &mut dyn Counters) {
+        if let Some(s) = self.sessions.get_mut(&conn)
+            && !s.settling.is_empty()
+        {
+            let mut cx = Ctx {
+                cfg: &self.cfg,
+                shared: &mut self.shared,
+                counters,
+                now: self.now,
+            };
+            s.settle(force, &mut cx);
+        }
+    }
+
+    fn settle_due(&mut self, counters: &mut dyn Counters) {
+        if self.shared.settling_sessions.is_empty() {
+            return;
+        }
+        let list = std::mem::take(&mut self.shared.settling_sessions);
+        let mut keep = Vec::new();
+        for conn in list {
+            self.settle_session(conn, false, counters);
+            if self.sessions.get(&conn).is_some_and(|s| !s.settling.is_empty())
+                && !keep.contains(&conn)
+            {
+                keep.push(conn);
+            }
+        }
+        self.shared.settling_sessions.extend(keep);
+    }
+}

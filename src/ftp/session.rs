@@ -1,0 +1,651 @@
+//! One control connection: who is client and server, the commands waiting for replies,
+//! the announced data endpoint, and TLS. Lines come in; records, anomalies and
+//! expectations go out through `Ctx`.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use super::command::{self, Command, Verb};
+use super::counters::{Anomaly, Bound, Counters};
+use super::endpoint::{self, EndpointError};
+use super::engine::{Config, Shared};
+use super::input::{ConnId, Side};
+use super::line::{Line, LineFramer};
+use super::output::{
+    AbortCause, AnomalyRecord, EndReason, Event, Expectation, Mode, Output, Role, SessionRecord,
+};
+use super::reply::{ReplyAssembler, ReplyCode, ReplyStep};
+use super::time::Timestamp;
+use super::transfer::{
+    Attribution, Channel, FinalReply, SessionView, Transfer, attribute_abort, build_record,
+};
+
+/// What the session needs from the engine while it handles a line.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub shared: &'a mut Shared,
+    pub counters: &'a mut dyn Counters,
+    pub now: Timestamp,
+}
+
+/// A command waiting for its final reply.
+#[derive(Debug)]
+struct Pending {
+    verb: Verb,
+    kind: PendingKind,
+    /// A line without a reply code arrived while this was the oldest command: it may
+    /// have been the answer.
+    malformed_answer: bool,
+}
+
+#[derive(Debug)]
+enum PendingKind {
+    Plain,
+    Transfer(Box<Transfer>),
+    /// SIZE of this path (to pair the 213 with a later RETR).
+    Size(Box<str>),
+}
+
+/// A 426 whose cause waits for the data connection's teardown.
+#[derive(Debug)]
+pub struct Settling {
+    transfer: Box<Transfer>,
+    code: ReplyCode,
+    text: Option<String>,
+    reply_at: Timestamp,
+    pub deadline: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub id: u64,
+    pub conn: ConnId,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    start: Timestamp,
+    pub last: Timestamp,
+    midstream: bool,
+    greeted: bool,
+    tls: bool,
+    quit: bool,
+    client_lines: LineFramer,
+    server_lines: LineFramer,
+    replies: ReplyAssembler,
+    pending: VecDeque<Pending>,
+    /// Announced and not yet taken by a transfer command.
+    channel: Option<Channel>,
+    pub settling: Vec<Settling>,
+    user: Option<Box<str>>,
+    size_hint: Option<(Box<str>, u64)>,
+    commands: u32,
+    transfers: u32,
+    reply_codes: Vec<(ReplyCode, u32)>,
+    gap_bytes: u64,
+    /// The first FIN or RST on the control connection.
+    first_close: Option<EndReason>,
+}
+
+impl Session {
+    pub fn new(
+        id: u64,
+        conn: ConnId,
+        (client, server): (SocketAddr, SocketAddr),
+        ts: Timestamp,
+        syn: bool,
+    ) -> Self {
+        Session {
+            id,
+            conn,
+            client,
+            server,
+            start: ts,
+            last: ts,
+            midstream: !syn,
+            greeted: !syn,
+            tls: false,
+            quit: false,
+            client_lines: LineFramer::new(),
+            server_lines: LineFramer::new(),
+            replies: ReplyAssembler::new(),
+            pending: VecDeque::new(),
+            channel: None,
+            settling: Vec::new(),
+            user: None,
+            size_hint: None,
+            commands: 0,
+            transfers: 0,
+            reply_codes: Vec::new(),
+            gap_bytes: 0,
+            first_close: None,
+        }
+    }
+
+    fn view(&self) -> SessionView {
+        SessionView {
+            session: self.id,
+            client: self.client,
+            server: self.server,
+        }
+    }
+
+    /// In-order bytes from one side of the control connection.
+    pub fn data(&mut self, from: Side, bytes: &[u8], cx: &mut Ctx<'_>) {
+        if self.tls {
+            cx.counters.encrypted_bytes(bytes.len() as u64);
+            return;
+        }
+        // Take the framer out so that lines can be handled with `self` borrowed.
+        let mut framer = std::mem::take(match from {
+            Side::Initiator => &mut self.client_lines,
+            Side::Responder => &mut self.server_lines,
+        });
+        let mut lines = framer.feed(bytes, cx.cfg.max_line);
+        while let Some(line) = lines.next() {
+            if self.tls {
+                // The rest of this delivery is already the TLS handshake.
+                break;
+            }
+            if line.truncated {
+                cx.counters.bound_hit(Bound::LineLength);
+            }
+            match from {
+                Side::Initiator => self.client_line(&line, cx),
+                Side::Responder => self.server_line(&line, cx),
+            }
+        }
+        match from {
+            Side::Initiator => self.client_lines = framer,
+            Side::Responder => self.server_lines = framer,
+        }
+    }
+
+    pub fn gap(&mut self, from: Side, len: u64) {
+        self.gap_bytes = self.gap_bytes.saturating_add(len);
+        match from {
+            Side::Initiator => self.client_lines.gap(),
+            Side::Responder => {
+                self.server_lines.gap();
+                self.replies.gap();
+            }
+        }
+    }
+
+    pub fn closing(&mut self, how: EndReason) {
+        self.first_close.get_or_insert(how);
+    }
+
+    fn anomaly(&self, kind: Anomaly, detail: String, cx: &mut Ctx<'_>) {
+        cx.counters.anomaly(kind);
+        let mut detail = detail;
+        cap_string(&mut detail, cx.cfg.max_text);
+        cx.shared.out.push_back(Output::Event(Event::Anomaly(AnomalyRecord {
+            session: self.id,
+            ts: cx.now,
+            kind,
+            detail,
+        })));
+    }
+
+    fn client_line(&mut self, line: &Line<'_>, cx: &mut Ctx<'_>) {
+        let Some(cmd) = command::parse(line.bytes) else {
+            return;
+        };
+        cx.counters.command(cmd.verb);
+        self.commands = self.commands.saturating_add(1);
+        let kind = match cmd.verb {
+            Verb::USER => {
+                self.user = cmd.arg().map(|a| text(a, cx));
+                PendingKind::Plain
+            }
+            Verb::PORT | Verb::EPRT => {
+                self.announce_active(&cmd, cx);
+                PendingKind::Plain
+            }
+            Verb::ABOR => {
+                for p in self.pending.iter_mut() {
+                    if let PendingKind::Transfer(t) = &mut p.kind {
+                        t.abor_at.get_or_insert(cx.now);
+                    }
+                }
+                PendingKind::Plain
+            }
+            Verb::SIZE => match cmd.arg() {
+                Some(a) => PendingKind::Size(text(a, cx)),
+                None => PendingKind::Plain,
+            },
+            Verb::QUIT => {
+                self.quit = true;
+                PendingKind::Plain
+            }
+            v if v.is_transfer() => {
+                self.transfers = self.transfers.saturating_add(1);
+                let arg = cmd.arg().map(|a| text(a, cx));
+                let mut t = Transfer::new(v, arg, cx.now);
+                t.channel = self.channel.take();
+                if let (Some((path, size)), Some(arg)) = (&self.size_hint, &t.argument)
+                    && path == arg
+                    && v == Verb::RETR
+                {
+                    t.announced_size = Some(*size);
+                }
+                PendingKind::Transfer(Box::new(t))
+            }
+            _ => PendingKind::Plain,
+        };
+        if self.pending.len() >= cx.cfg.max_pending {
+            // Replies will still be counted; this command just goes untracked.
+            cx.counters.bound_hit(Bound::PendingCommands);
+            if let PendingKind::Transfer(t) = kind {
+                self.drop_channel(t.channel, cx);
+            }
+            return;
+        }
+        self.pending.push_back(Pending {
+            verb: cmd.verb,
+            kind,
+            malformed_answer: false,
+        });
+    }
+
+    /// PORT and EPRT: the client will listen; the server connects after the reply.
+    fn announce_active(&mut self, cmd: &Command<'_>, cx: &mut Ctx<'_>) {
+        let arg = cmd.arg().unwrap_or_default();
+        let (mode, parsed) = match cmd.verb {
+            Verb::PORT => (Mode::Port, endpoint::parse_port_arg(arg)),
+            _ => (Mode::Eprt, endpoint::parse_eprt_arg(arg)),
+        };
+        match parsed {
+            Ok(ep) => self.announce(mode, ep, cx),
+            Err(e) => self.bad_endpoint(e, cmd.verb.as_str(), arg, cx),
+        }
+    }
+
+    fn bad_endpoint(&mut self, e: EndpointError, what: &str, raw: &[u8], cx: &mut Ctx<'_>) {
+        let kind = match e {
+            EndpointError::BadPort => Anomaly::UnusableDataEndpoint,
+            _ => Anomaly::BadDataEndpoint,
+        };
+        let detail = format!("{what} {}: {e}", String::from_utf8_lossy(raw));
+        self.anomaly(kind, detail, cx);
+        // The old endpoint is not what the next transfer will use either.
+        let old = self.channel.take();
+        self.drop_channel(old, cx);
+    }
+
+    fn announce(&mut self, mode: Mode, announced: SocketAddr, cx: &mut Ctx<'_>) {
+        let (listener_ip, connector_ip) = match mode.listener() {
+            Role::Server => (self.server.ip(), self.client.ip()),
+            Role::Client => (self.client.ip(), self.server.ip()),
+        };
+        let ip = announced.ip();
+        if ip.is_unspecified() || ip.is_multicast() || ip == std::net::Ipv4Addr::BROADCAST {
+            // Not an address anyone can connect to: the connection, if any, will go to
+            // the control connection's address, which the NAT rule of the match covers.
+            self.anomaly(
+                Anomaly::UnusableDataEndpoint,
+                format!("{} announced {announced}", mode.as_str()),
+                cx,
+            );
+        }
+        let id = cx.shared.new_expectation(cx.counters);
+        let Some(id) = id else {
+            return;
+        };
+        let old = self.channel.replace(Channel {
+            expect: id,
+            mode,
+            announced,
+            conn: None,
+        });
+        self.drop_channel(old, cx);
+        cx.shared.expect(Expectation {
+            id,
+            control: self.conn,
+            listener: announced,
+            listener_control_ip: listener_ip,
+            connector_ip,
+            created: cx.now,
+        });
+    }
+
+    fn drop_channel(&mut self, ch: Option<Channel>, cx: &mut Ctx<'_>) {
+        if let Some(ch) = ch {
+            cx.shared.release_channel(&ch);
+        }
+    }
+
+    fn server_line(&mut self, line: &Line<'_>, cx: &mut Ctx<'_>) {
+        match self.replies.line(line.bytes) {
+            ReplyStep::Continues => {}
+            ReplyStep::Malformed => {
+                let detail = format!("reply line: {}", printable(line.bytes));
+                self.anomaly(Anomaly::MalformedReply, detail, cx);
+                if let Some(head) = self.pending.front_mut() {
+                    head.malformed_answer = true;
+                }
+            }
+            ReplyStep::Reply {
+                code, text, glued, ..
+            } => {
+                cx.counters.reply(code);
+                match self.reply_codes.binary_search_by_key(&code, |(c, _)| *c) {
+                    Ok(i) => self.reply_codes[i].1 = self.reply_codes[i].1.saturating_add(1),
+                    Err(i) => self.reply_codes.insert(i, (code, 1)),
+                }
+                if glued {
+                    let detail = format!("reply line: {}", printable(line.bytes));
+                    self.anomaly(Anomaly::ReplyCodeGlued, detail, cx);
+                }
+                self.reply(code, text, cx);
+            }
+        }
+    }
+
+    fn reply(&mut self, code: ReplyCode, text: Option<&[u8]>, cx: &mut Ctx<'_>) {
+        let c = code.get();
+        if !self.greeted {
+            match c {
+                120 => return,
+                220 | 421 => {
+                    self.greeted = true;
+                    return;
+                }
+                _ => self.greeted = true,
+            }
+        }
+        loop {
+            let Some(head) = self.pending.front() else {
+                let expected = c == 421 // unsolicited "closing control connection"
+                    || (c == 220 && self.commands == 0)
+                    || (self.midstream && self.commands == 0);
+                if !expected {
+                    self.anomaly(Anomaly::ReplyWithoutCommand, format!("reply {c}"), cx);
+                    if c == 426 {
+                        self.anomaly(Anomaly::AbortWithoutTransfer, "no command".into(), cx);
+                    }
+                }
+                return;
+            };
+            if head.malformed_answer && self.pending.len() >= 2 {
+                let p = self.pending.pop_front().expect("head exists");
+                self.finish_pending(p, None, None, cx);
+                continue;
+            }
+            if !head.verb.may_answer(c)
+                && let Some(k) = (1..self.pending.len()).find(|&k| self.pending[k].verb.may_answer(c))
+            {
+                let head_busy = matches!(&head.kind, PendingKind::Transfer(t) if t.in_progress());
+                if head_busy {
+                    // A server that answers commands during a transfer (STAT, NOOP):
+                    // the transfer keeps waiting for its own final reply.
+                    let p = self.pending.remove(k).expect("index in range");
+                    self.apply(p, code, text, cx);
+                    return;
+                }
+                for _ in 0..k {
+                    let p = self.pending.pop_front().expect("k < len");
+                    let detail = format!("{} got no reply before {c}", p.verb);
+                    self.anomaly(Anomaly::MissingReply, detail, cx);
+                    self.finish_pending(p, None, None, cx);
+                }
+                continue;
+            }
+            if code.is_preliminary() {
+                let head = self.pending.front_mut().expect("head exists");
+                let mut no_data = None;
+                if let PendingKind::Transfer(t) = &mut head.kind {
+                    t.push_reply(code);
+                    preliminary(t, code, text);
+                    if c == 125 && !data_open(t, cx.shared) {
+                        no_data = Some(t.verb);
+                    }
+                }
+                if let Some(verb) = no_data {
+                    let detail = format!("125 for {verb} with no open data connection");
+                    self.anomaly(Anomaly::PreliminaryWithoutDataConnection, detail, cx);
+                }
+                return;
+            }
+            let p = self.pending.pop_front().expect("head exists");
+            self.apply(p, code, text, cx);
+            return;
+        }
+    }
+
+    /// A final reply (or, for a non-transfer command, any reply) for `p`.
+    fn apply(&mut self, p: Pending, code: ReplyCode, text: Option<&[u8]>, cx: &mut Ctx<'_>) {
+        if code.is_preliminary() {
+            // A preliminary reply to a command that is not a transfer ends nothing.
+            self.pending.push_front(p);
+            return;
+        }
+        let c = code.get();
+        match (&p.kind, p.verb, c) {
+            (_, Verb::PASV, 227) => match endpoint::parse_pasv_reply(text.unwrap_or_default()) {
+                Ok(ep) => self.announce(Mode::Pasv, ep, cx),
+                Err(e) => self.bad_endpoint(e, "227", text.unwrap_or_default(), cx),
+            },
+            (_, Verb::EPSV, 229) => match endpoint::parse_epsv_reply(text.unwrap_or_default()) {
+                Ok(port) => self.announce(Mode::Epsv, SocketAddr::new(self.server.ip(), port), cx),
+                Err(e) => self.bad_endpoint(e, "229", text.unwrap_or_default(), cx),
+            },
+            (_, Verb::PORT | Verb::EPRT, 400..) => {
+                let ch = self.channel.take();
+                self.drop_channel(ch, cx);
+            }
+            (_, Verb::AUTH, 234) => {
+                self.tls = true;
+                cx.counters.tls_session();
+            }
+            (PendingKind::Size(path), Verb::SIZE, 213) => {
+                if let Some(size) = text.and_then(endpoint::parse_size_reply) {
+                    self.size_hint = Some((path.clone(), size));
+                }
+            }
+            (_, _, 426) if !p.verb.is_transfer() => {
+                let detail = format!("426 answered {}", p.verb);
+                self.anomaly(Anomaly::AbortWithoutTransfer, detail, cx);
+            }
+            _ => {}
+        }
+        let text = text.map(|t| text_string(t, cx));
+        self.finish_pending(p, Some(code), text, cx);
+    }
+
+    fn finish_pending(
+        &mut self,
+        p: Pending,
+        code: Option<ReplyCode>,
+        text: Option<String>,
+        cx: &mut Ctx<'_>,
+    ) {
+        let PendingKind::Transfer(mut t) = p.kind else {
+            return;
+        };
+        if let Some(code) = code {
+            t.push_reply(code);
+        }
+        let reply = FinalReply {
+            code,
+            text,
+            at: cx.now,
+        };
+        if code.map(ReplyCode::get) == Some(426) {
+            let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
+            match attribute_abort(cx.now, t.abor_at.is_some(), data, cx.cfg.stall_after) {
+                Attribution::Decided(cause) => self.emit(t, reply, Some(cause), cx),
+                Attribution::WaitForTeardown => {
+                    cx.shared.settling_sessions.push(self.conn);
+                    self.settling.push(Settling {
+                        deadline: cx.now.saturating_add(cx.cfg.abort_settle),
+                        transfer: t,
+                        code: reply.code.expect("426"),
+                        text: reply.text,
+                        reply_at: reply.at,
+                    });
+                }
+            }
+        } else {
+            self.emit(t, reply, None, cx);
+        }
+    }
+
+    fn emit(
+        &mut self,
+        t: Box<Transfer>,
+        reply: FinalReply,
+        cause: Option<AbortCause>,
+        cx: &mut Ctx<'_>,
+    ) {
+        let channel = t.channel.clone();
+        let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
+        let record = build_record(&self.view(), *t, reply, cause, data);
+        cx.shared.out.push_back(Output::Event(Event::Transfer(Box::new(record))));
+        self.drop_channel(channel, cx);
+    }
+
+    /// Settle the 426s waiting on their data connection: those whose data connection
+    /// has now closed, and (with `force`, or past their deadline) all the others.
+    pub fn settle(&mut self, force: bool, cx: &mut Ctx<'_>) {
+        let mut i = 0;
+        while i < self.settling.len() {
+            let s = &self.settling[i];
+            let data = s.transfer.data_conn().and_then(|id| cx.shared.data.get(&id));
+            let cause = match data {
+                Some(d) if d.first_close.is_some() => {
+                    Some(AbortCause::from_close(d.first_close.as_ref().expect("checked")))
+                }
+                _ if force || cx.now >= s.deadline => Some(AbortCause::Unknown),
+                _ => None,
+            };
+            if let Some(cause) = cause {
+                let s = self.settling.swap_remove(i);
+                let reply = FinalReply {
+                    code: Some(s.code),
+                    text: s.text,
+                    at: s.reply_at,
+                };
+                self.emit(s.transfer, reply, Some(cause), cx);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The data connection `conn` was matched to announcement `expect` of this session.
+    pub fn bind_data(&mut self, expect: super::input::ExpectId, conn: ConnId) -> bool {
+        let slot = self
+            .channel
+            .iter_mut()
+            .chain(self.pending.iter_mut().filter_map(|p| match &mut p.kind {
+                PendingKind::Transfer(t) => t.channel.as_mut(),
+                _ => None,
+            }))
+            .find(|c| c.expect == expect && c.conn.is_none());
+        match slot {
+            Some(ch) => {
+                ch.conn = Some(conn);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Who listens at the endpoint of announcement `expect`.
+    pub fn listener_role(&self, expect: super::input::ExpectId) -> Option<Role> {
+        self.channel
+            .iter()
+            .chain(self.pending.iter().filter_map(|p| match &p.kind {
+                PendingKind::Transfer(t) => t.channel.as_ref(),
+                _ => None,
+            }))
+            .find(|c| c.expect == expect)
+            .map(|c| c.mode.listener())
+    }
+
+    /// The session is over: settle what waits, close what is pending, and report.
+    pub fn end(mut self, reason: EndReason, cx: &mut Ctx<'_>) {
+        self.settle(true, cx);
+        while let Some(p) = self.pending.pop_front() {
+            self.finish_pending(p, None, None, cx);
+        }
+        self.settle(true, cx);
+        let ch = self.channel.take();
+        self.drop_channel(ch, cx);
+        let end_reason = match reason {
+            EndReason::Fin | EndReason::Rst if self.quit => EndReason::Quit,
+            EndReason::Fin | EndReason::Rst => self.first_close.unwrap_or(reason),
+            other => other,
+        };
+        let record = SessionRecord {
+            session: self.id,
+            client: self.client,
+            server: self.server,
+            start: self.start,
+            end: self.last.max(self.start),
+            midstream: self.midstream,
+            user: self.user.map(String::from),
+            tls: self.tls,
+            commands: self.commands,
+            reply_codes: self.reply_codes,
+            transfers: self.transfers,
+            gap_bytes: self.gap_bytes,
+            end_reason,
+        };
+        cx.shared.out.push_back(Output::Event(Event::Session(Box::new(record))));
+    }
+}
+
+/// A preliminary reply to a transfer: it may announce the size.
+fn preliminary(t: &mut Transfer, code: ReplyCode, text: Option<&[u8]>) {
+    if code.get() == 150
+        && let Some(size) = text.and_then(endpoint::parse_announced_size)
+    {
+        t.announced_size = Some(size);
+    }
+}
+
+fn data_open(t: &Transfer, shared: &Shared) -> bool {
+    t.data_conn()
+        .and_then(|id| shared.data.get(&id))
+        .is_some_and(|d| d.first_close.is_none() && !d.ended)
+}
+
+/// Copy protocol text for keeping: lossy UTF-8, capped.
+fn text(b: &[u8], cx: &mut Ctx<'_>) -> Box<str> {
+    text_string(b, cx).into_boxed_str()
+}
+
+fn text_string(b: &[u8], cx: &mut Ctx<'_>) -> String {
+    let mut s = String::from_utf8_lossy(b).into_owned();
+    if cap_string(&mut s, cx.cfg.max_text) {
+        cx.counters.bound_hit(Bound::StoredText);
+    }
+    s
+}
+
+/// Cut `s` to at most `max` bytes on a character boundary; true if it was cut.
+fn cap_string(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
+}
+
+/// A line for a diagnostic: control characters escaped, short.
+fn printable(b: &[u8]) -> String {
+    let mut out = String::new();
+    for ch in String::from_utf8_lossy(&b[..b.len().min(80)]).chars() {
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
