@@ -4,4 +4,5 @@
 //! Data moves one way: `capture` → `decode` → `flow` → `ftp` (the engine) → `sink`.
 //! See DESIGN.md in the shared folder and the README for the shape.
 
+pub mod capture;
 pub mod ftp;

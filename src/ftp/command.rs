@@ -34,10 +34,10 @@ macro_rules! verbs {
 // RFC 959, 2228 (security), 2389 (FEAT/OPTS), 2428 (EPRT/EPSV), 2640 (LANG), 3659
 // (SIZE/MDTM/MLST/MLSD), 7151 (HOST), and the X* variants from RFC 775 still sent.
 verbs!(
-    USER, PASS, ACCT, CWD, CDUP, SMNT, REIN, QUIT, PORT, PASV, TYPE, STRU, MODE, RETR, STOR,
-    STOU, APPE, ALLO, REST, RNFR, RNTO, ABOR, DELE, RMD, MKD, PWD, LIST, NLST, SITE, SYST, STAT,
-    HELP, NOOP, FEAT, OPTS, AUTH, ADAT, PROT, PBSZ, CCC, MIC, CONF, ENC, EPRT, EPSV, LANG, SIZE,
-    MDTM, MLSD, MLST, HOST, XCUP, XCWD, XMKD, XPWD, XRMD, CLNT, MFMT, MFCT, MFF,
+    USER, PASS, ACCT, CWD, CDUP, SMNT, REIN, QUIT, PORT, PASV, TYPE, STRU, MODE, RETR, STOR, STOU,
+    APPE, ALLO, REST, RNFR, RNTO, ABOR, DELE, RMD, MKD, PWD, LIST, NLST, SITE, SYST, STAT, HELP,
+    NOOP, FEAT, OPTS, AUTH, ADAT, PROT, PBSZ, CCC, MIC, CONF, ENC, EPRT, EPSV, LANG, SIZE, MDTM,
+    MLSD, MLST, HOST, XCUP, XCWD, XMKD, XPWD, XRMD, CLNT, MFMT, MFCT, MFF,
 );
 
 impl Verb {
@@ -204,8 +204,14 @@ pub fn parse(line: &[u8]) -> Option<Command<'_>> {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end]
 }
 
@@ -217,7 +223,10 @@ mod tests {
     fn verbs_are_case_insensitive() {
         assert_eq!(parse(b"retr a.txt").unwrap().verb, Verb::RETR);
         assert_eq!(parse(b"Epsv").unwrap().verb, Verb::EPSV);
-        assert_eq!(parse(b"RETR  spaced name.txt ").unwrap().arg(), Some(&b"spaced name.txt"[..]));
+        assert_eq!(
+            parse(b"RETR  spaced name.txt ").unwrap().arg(),
+            Some(&b"spaced name.txt"[..])
+        );
     }
 
     #[test]

@@ -131,8 +131,14 @@ pub fn parse_eprt_arg(arg: &[u8]) -> Result<SocketAddr, EndpointError> {
     }
     let addr = std::str::from_utf8(addr).map_err(|_| EndpointError::BadAddress)?;
     let ip = match af {
-        b"1" => IpAddr::V4(addr.parse::<Ipv4Addr>().map_err(|_| EndpointError::BadAddress)?),
-        b"2" => IpAddr::V6(addr.parse::<Ipv6Addr>().map_err(|_| EndpointError::BadAddress)?),
+        b"1" => IpAddr::V4(
+            addr.parse::<Ipv4Addr>()
+                .map_err(|_| EndpointError::BadAddress)?,
+        ),
+        b"2" => IpAddr::V6(
+            addr.parse::<Ipv6Addr>()
+                .map_err(|_| EndpointError::BadAddress)?,
+        ),
         _ => return Err(EndpointError::UnknownFamily),
     };
     Ok(SocketAddr::new(ip, parse_port(port)?))
@@ -209,15 +215,27 @@ mod tests {
             parse_pasv_reply(b"(192,168,1,256,4,1)"),
             Err(EndpointError::OctetOutOfRange)
         );
-        assert_eq!(parse_pasv_reply(b"(1,2,3,4,5,1000)"), Err(EndpointError::OctetOutOfRange));
+        assert_eq!(
+            parse_pasv_reply(b"(1,2,3,4,5,1000)"),
+            Err(EndpointError::OctetOutOfRange)
+        );
         assert_eq!(parse_pasv_reply(b"(1,2,3,4,5)"), Err(EndpointError::Syntax));
-        assert_eq!(parse_pasv_reply(b"Fake response PASV"), Err(EndpointError::Syntax));
-        assert_eq!(parse_pasv_reply(b"(1,2,,3,4,5,6)"), Err(EndpointError::Syntax));
+        assert_eq!(
+            parse_pasv_reply(b"Fake response PASV"),
+            Err(EndpointError::Syntax)
+        );
+        assert_eq!(
+            parse_pasv_reply(b"(1,2,,3,4,5,6)"),
+            Err(EndpointError::Syntax)
+        );
     }
 
     #[test]
     fn pasv_port_zero_is_unusable_broadcast_parses() {
-        assert_eq!(parse_pasv_reply(b"(10,0,0,1,0,0)"), Err(EndpointError::BadPort));
+        assert_eq!(
+            parse_pasv_reply(b"(10,0,0,1,0,0)"),
+            Err(EndpointError::BadPort)
+        );
         assert_eq!(
             parse_pasv_reply(b"(255,255,255,255,4,1)"),
             Ok(sa("255.255.255.255:1025"))
@@ -226,10 +244,19 @@ mod tests {
 
     #[test]
     fn epsv_with_odd_delimiters() {
-        assert_eq!(parse_epsv_reply(b"Entering Extended Passive Mode (|||6446|)"), Ok(6446));
-        assert_eq!(parse_epsv_reply(b"Entering Extended Passive Mode (!!!6446!)"), Ok(6446));
+        assert_eq!(
+            parse_epsv_reply(b"Entering Extended Passive Mode (|||6446|)"),
+            Ok(6446)
+        );
+        assert_eq!(
+            parse_epsv_reply(b"Entering Extended Passive Mode (!!!6446!)"),
+            Ok(6446)
+        );
         assert_eq!(parse_epsv_reply(b"ok (###65535#)."), Ok(65535));
-        assert_eq!(parse_epsv_reply(b"(|||65536|)"), Err(EndpointError::BadPort));
+        assert_eq!(
+            parse_epsv_reply(b"(|||65536|)"),
+            Err(EndpointError::BadPort)
+        );
         assert_eq!(parse_epsv_reply(b"(|||0|)"), Err(EndpointError::BadPort));
         assert_eq!(parse_epsv_reply(b"(||6446|)"), Err(EndpointError::Syntax));
         assert_eq!(parse_epsv_reply(b"(|!|6446|)"), Err(EndpointError::Syntax));
@@ -245,12 +272,18 @@ mod tests {
         assert_eq!(parse_port_arg(b"1,2,3,4,5,6,7"), Err(EndpointError::Syntax));
         assert_eq!(parse_port_arg(b"1,2,3,4,5,a"), Err(EndpointError::Syntax));
         assert_eq!(parse_port_arg(b"1,2,3,4,0,0"), Err(EndpointError::BadPort));
-        assert_eq!(parse_port_arg(b"1000,2,3,4,5,6"), Err(EndpointError::OctetOutOfRange));
+        assert_eq!(
+            parse_port_arg(b"1000,2,3,4,5,6"),
+            Err(EndpointError::OctetOutOfRange)
+        );
     }
 
     #[test]
     fn eprt_ipv4_and_ipv6() {
-        assert_eq!(parse_eprt_arg(b"|1|132.235.1.2|6275|"), Ok(sa("132.235.1.2:6275")));
+        assert_eq!(
+            parse_eprt_arg(b"|1|132.235.1.2|6275|"),
+            Ok(sa("132.235.1.2:6275"))
+        );
         assert_eq!(
             parse_eprt_arg(b"|2|1080::8:800:200C:417A|5282|"),
             Ok(sa("[1080::8:800:200c:417a]:5282"))
@@ -260,14 +293,32 @@ mod tests {
 
     #[test]
     fn eprt_errors() {
-        assert_eq!(parse_eprt_arg(b"|3|1.2.3.4|21|"), Err(EndpointError::UnknownFamily));
-        assert_eq!(parse_eprt_arg(b"|1|::1|21|"), Err(EndpointError::BadAddress));
-        assert_eq!(parse_eprt_arg(b"|2|1.2.3.4|21|"), Err(EndpointError::BadAddress));
-        assert_eq!(parse_eprt_arg(b"|1|1.2.3.4|0|"), Err(EndpointError::BadPort));
+        assert_eq!(
+            parse_eprt_arg(b"|3|1.2.3.4|21|"),
+            Err(EndpointError::UnknownFamily)
+        );
+        assert_eq!(
+            parse_eprt_arg(b"|1|::1|21|"),
+            Err(EndpointError::BadAddress)
+        );
+        assert_eq!(
+            parse_eprt_arg(b"|2|1.2.3.4|21|"),
+            Err(EndpointError::BadAddress)
+        );
+        assert_eq!(
+            parse_eprt_arg(b"|1|1.2.3.4|0|"),
+            Err(EndpointError::BadPort)
+        );
         assert_eq!(parse_eprt_arg(b"|1|1.2.3.4|21"), Err(EndpointError::Syntax));
-        assert_eq!(parse_eprt_arg(b"|1|1.2.3.4|21|x"), Err(EndpointError::Syntax));
+        assert_eq!(
+            parse_eprt_arg(b"|1|1.2.3.4|21|x"),
+            Err(EndpointError::Syntax)
+        );
         assert_eq!(parse_eprt_arg(b""), Err(EndpointError::Syntax));
-        assert_eq!(parse_eprt_arg(b"|1|\xff|21|"), Err(EndpointError::BadAddress));
+        assert_eq!(
+            parse_eprt_arg(b"|1|\xff|21|"),
+            Err(EndpointError::BadAddress)
+        );
     }
 
     #[test]
@@ -276,7 +327,10 @@ mod tests {
             parse_announced_size(b"Opening BINARY mode data connection for a.bin (1048576 bytes)."),
             Some(1_048_576)
         );
-        assert_eq!(parse_announced_size(b"Here comes the directory listing."), None);
+        assert_eq!(
+            parse_announced_size(b"Here comes the directory listing."),
+            None
+        );
         assert_eq!(parse_announced_size(b"Opening (x bytes)"), None);
         assert_eq!(parse_size_reply(b"4096"), Some(4096));
         assert_eq!(parse_size_reply(b"99999999999999999999"), None);

@@ -356,7 +356,10 @@ impl Engine {
         let mut keep = Vec::new();
         for conn in list {
             self.settle_session(conn, false, counters);
-            if self.sessions.get(&conn).is_some_and(|s| !s.settling.is_empty())
+            if self
+                .sessions
+                .get(&conn)
+                .is_some_and(|s| !s.settling.is_empty())
                 && !keep.contains(&conn)
             {
                 keep.push(conn);

@@ -65,14 +65,27 @@ pub enum StreamEvent<'a> {
         syn_seen: bool,
     },
     /// In-order bytes of a control connection.
-    Data { from: Side, bytes: &'a [u8] },
+    Data {
+        from: Side,
+        bytes: &'a [u8],
+    },
     /// New bytes on a data connection, counted from sequence numbers (the payload is
     /// not reassembled; retransmissions are not counted twice).
-    Progress { from: Side, bytes: u64 },
+    Progress {
+        from: Side,
+        bytes: u64,
+    },
     /// Bytes that were sent but are missing from the capture.
-    Gap { from: Side, len: u64 },
-    Fin { from: Side },
-    Reset { from: Side },
+    Gap {
+        from: Side,
+        len: u64,
+    },
+    Fin {
+        from: Side,
+    },
+    Reset {
+        from: Side,
+    },
     Closed(CloseReason),
 }
 

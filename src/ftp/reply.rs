@@ -283,7 +283,10 @@ mod tests {
 
     #[test]
     fn multiline_ended_by_bare_code() {
-        assert_eq!(run(&["211-Features:", " MDTM", "211"]), ["..", "..", "211 multi"]);
+        assert_eq!(
+            run(&["211-Features:", " MDTM", "211"]),
+            ["..", "..", "211 multi"]
+        );
     }
 
     #[test]
@@ -300,9 +303,18 @@ mod tests {
         let mut a = ReplyAssembler::new();
         assert_eq!(a.line(b"213-status"), ReplyStep::Continues);
         for _ in 0..100_000 {
-            assert_eq!(a.line(b"-rw-r--r-- 1 ftp ftp 426 file"), ReplyStep::Continues);
+            assert_eq!(
+                a.line(b"-rw-r--r-- 1 ftp ftp 426 file"),
+                ReplyStep::Continues
+            );
         }
-        assert!(matches!(a.line(b"213 End"), ReplyStep::Reply { multiline: true, .. }));
+        assert!(matches!(
+            a.line(b"213 End"),
+            ReplyStep::Reply {
+                multiline: true,
+                ..
+            }
+        ));
         assert_eq!(std::mem::size_of::<ReplyAssembler>(), 2);
     }
 

@@ -178,12 +178,14 @@ impl Session {
         cx.counters.anomaly(kind);
         let mut detail = detail;
         cap_string(&mut detail, cx.cfg.max_text);
-        cx.shared.out.push_back(Output::Event(Event::Anomaly(AnomalyRecord {
-            session: self.id,
-            ts: cx.now,
-            kind,
-            detail,
-        })));
+        cx.shared
+            .out
+            .push_back(Output::Event(Event::Anomaly(AnomalyRecord {
+                session: self.id,
+                ts: cx.now,
+                kind,
+                detail,
+            })));
     }
 
     fn client_line(&mut self, line: &Line<'_>, cx: &mut Ctx<'_>) {
@@ -372,7 +374,8 @@ impl Session {
                 continue;
             }
             if !head.verb.may_answer(c)
-                && let Some(k) = (1..self.pending.len()).find(|&k| self.pending[k].verb.may_answer(c))
+                && let Some(k) =
+                    (1..self.pending.len()).find(|&k| self.pending[k].verb.may_answer(c))
             {
                 let head_busy = matches!(&head.kind, PendingKind::Transfer(t) if t.in_progress());
                 if head_busy {
@@ -500,7 +503,9 @@ impl Session {
         let channel = t.channel.clone();
         let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
         let record = build_record(&self.view(), *t, reply, cause, data);
-        cx.shared.out.push_back(Output::Event(Event::Transfer(Box::new(record))));
+        cx.shared
+            .out
+            .push_back(Output::Event(Event::Transfer(Box::new(record))));
         self.drop_channel(channel, cx);
     }
 
@@ -510,11 +515,14 @@ impl Session {
         let mut i = 0;
         while i < self.settling.len() {
             let s = &self.settling[i];
-            let data = s.transfer.data_conn().and_then(|id| cx.shared.data.get(&id));
+            let data = s
+                .transfer
+                .data_conn()
+                .and_then(|id| cx.shared.data.get(&id));
             let cause = match data {
-                Some(d) if d.first_close.is_some() => {
-                    Some(AbortCause::from_close(d.first_close.as_ref().expect("checked")))
-                }
+                Some(d) if d.first_close.is_some() => Some(AbortCause::from_close(
+                    d.first_close.as_ref().expect("checked"),
+                )),
                 _ if force || cx.now >= s.deadline => Some(AbortCause::Unknown),
                 _ => None,
             };
@@ -592,7 +600,9 @@ impl Session {
             gap_bytes: self.gap_bytes,
             end_reason,
         };
-        cx.shared.out.push_back(Output::Event(Event::Session(Box::new(record))));
+        cx.shared
+            .out
+            .push_back(Output::Event(Event::Session(Box::new(record))));
     }
 }
 

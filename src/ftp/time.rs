@@ -70,7 +70,10 @@ mod tests {
         assert_eq!(t.secs(), 11);
         assert_eq!(t.subsec_nanos(), 500_000_000);
         assert_eq!(Timestamp::from_nanos(1_000_000_499).epoch_seconds(), 1.0);
-        assert_eq!(Timestamp::from_nanos(1_000_000_500).epoch_seconds(), 1.000001);
+        assert_eq!(
+            Timestamp::from_nanos(1_000_000_500).epoch_seconds(),
+            1.000001
+        );
     }
 
     #[test]
