@@ -5,4 +5,6 @@
 //! See DESIGN.md in the shared folder and the README for the shape.
 
 pub mod capture;
+pub mod decode;
 pub mod ftp;
+pub mod synth;
