@@ -4,6 +4,8 @@ use std::fmt;
 
 #[derive(Debug)]
 pub enum ErrorKind {
+    /// The file could not be opened.
+    Open(std::io::Error),
     Io(std::io::Error),
     Empty,
     /// The first four bytes are neither a pcap nor a pcapng magic number.
@@ -51,8 +53,12 @@ impl CaptureError {
 
 impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ErrorKind::Open(e) = &self.kind {
+            return write!(f, "cannot open: {e}");
+        }
         write!(f, "byte {}: ", self.offset)?;
         match &self.kind {
+            ErrorKind::Open(_) => Ok(()),
             ErrorKind::Io(e) => write!(f, "read error: {e}"),
             ErrorKind::Empty => write!(f, "empty input, not a capture"),
             ErrorKind::NotACapture(m) => write!(

@@ -47,7 +47,7 @@ impl FileSource<Box<dyn Read>> {
         let input: Box<dyn Read> = if path == "-" {
             Box::new(std::io::stdin().lock())
         } else {
-            let f = File::open(path).map_err(|e| CaptureError::new(0, ErrorKind::Io(e)))?;
+            let f = File::open(path).map_err(|e| CaptureError::new(0, ErrorKind::Open(e)))?;
             Box::new(f)
         };
         FileSource::new(input)

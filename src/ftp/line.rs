@@ -5,8 +5,13 @@
 //! sits inside one delivery; only a line split across deliveries is copied, into a
 //! buffer capped at `max_line` bytes. A longer line keeps its first `max_line` bytes
 //! (enough to see the verb or reply code) and is reported as truncated.
-//! After a gap in the stream the framer drops everything up to the next LF, because
-//! the partial line before the gap and the bytes after it belong to different lines.
+//! After a gap in the stream the partial line before it is dropped, and the bytes after
+//! it are framed as the start of a line: FTP peers write whole lines, so a lost segment
+//! almost always ends at a line boundary. The first line after a gap is flagged, since
+//! it may still be the tail of a lost line, so that its reader can drop it quietly if it
+//! does not parse.
+//! A partial line of binary junk (a non-FTP service on the port) does not swallow a
+//! reply that starts a later delivery: it is handed out as a line of its own first.
 
 /// One framed line, without its line ending.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +19,8 @@ pub struct Line<'a> {
     pub bytes: &'a [u8],
     /// The line was longer than the cap; `bytes` holds its first `max_line` bytes.
     pub truncated: bool,
+    /// The first line after a gap: it may be the tail of a line the capture lost.
+    pub after_gap: bool,
 }
 
 #[derive(Debug)]
@@ -22,8 +29,8 @@ pub struct LineFramer {
     partial: Vec<u8>,
     /// Bytes of the current line beyond the cap that were dropped.
     overflow: bool,
-    /// Drop bytes up to and including the next LF (set after a gap).
-    resync: bool,
+    /// The next line is the first after a gap.
+    after_gap: bool,
     /// The buffered line was handed out by the last `next` and must be cleared.
     handed_out: bool,
 }
@@ -33,7 +40,7 @@ impl LineFramer {
         LineFramer {
             partial: Vec::new(),
             overflow: false,
-            resync: false,
+            after_gap: false,
             handed_out: false,
         }
     }
@@ -43,7 +50,7 @@ impl LineFramer {
         self.partial = Vec::new();
         self.overflow = false;
         self.handed_out = false;
-        self.resync = true;
+        self.after_gap = true;
     }
 
     /// Bytes held for an unfinished line (for memory accounting).
@@ -57,6 +64,7 @@ impl LineFramer {
             framer: self,
             data,
             max_line,
+            at_start: true,
         }
     }
 }
@@ -72,6 +80,8 @@ pub struct Lines<'f, 'd> {
     framer: &'f mut LineFramer,
     data: &'d [u8],
     max_line: usize,
+    /// No line has been handed out from this delivery yet.
+    at_start: bool,
 }
 
 impl Lines<'_, '_> {
@@ -87,59 +97,76 @@ impl Lines<'_, '_> {
                 f.partial = Vec::new();
             }
         }
-        loop {
-            if self.data.is_empty() {
-                return None;
-            }
-            let Some(lf) = memchr_lf(self.data) else {
-                if !f.resync {
-                    // Keep one byte beyond the cap: it may be the CR of the line ending.
-                    let room = (self.max_line + 1).saturating_sub(f.partial.len());
-                    let take = room.min(self.data.len());
-                    f.partial.extend_from_slice(&self.data[..take]);
-                    if take < self.data.len() {
-                        f.overflow = true;
-                    }
-                }
-                self.data = &[];
-                return None;
-            };
-            let (head, rest) = self.data.split_at(lf);
-            self.data = &rest[1..];
-            if f.resync {
-                f.resync = false;
-                continue;
-            }
-            if f.partial.is_empty() && !f.overflow {
-                // The whole line is in this delivery: hand it out without copying.
-                let line = strip_cr(head);
-                let truncated = line.len() > self.max_line;
-                let bytes = if truncated {
-                    &line[..self.max_line]
-                } else {
-                    line
-                };
-                return Some(Line { bytes, truncated });
-            }
-            let room = (self.max_line + 1).saturating_sub(f.partial.len());
-            if head.len() > room {
-                f.overflow = true;
-            }
-            f.partial.extend_from_slice(&head[..head.len().min(room)]);
-            if !f.overflow && f.partial.last() == Some(&b'\r') {
-                f.partial.pop();
-            }
-            if f.partial.len() > self.max_line {
-                f.partial.truncate(self.max_line);
-                f.overflow = true;
-            }
+        if std::mem::take(&mut self.at_start)
+            && !f.partial.is_empty()
+            && starts_like_reply(self.data)
+            && f.partial.iter().any(|&b| b == 0)
+        {
             f.handed_out = true;
+            let after_gap = std::mem::take(&mut f.after_gap);
             return Some(Line {
                 bytes: &f.partial,
                 truncated: f.overflow,
+                after_gap,
             });
         }
+        if self.data.is_empty() {
+            return None;
+        }
+        let Some(lf) = memchr_lf(self.data) else {
+            // Keep one byte beyond the cap: it may be the CR of the line ending.
+            let room = (self.max_line + 1).saturating_sub(f.partial.len());
+            let take = room.min(self.data.len());
+            f.partial.extend_from_slice(&self.data[..take]);
+            if take < self.data.len() {
+                f.overflow = true;
+            }
+            self.data = &[];
+            return None;
+        };
+        let (head, rest) = self.data.split_at(lf);
+        self.data = &rest[1..];
+        if f.partial.is_empty() && !f.overflow {
+            // The whole line is in this delivery: hand it out without copying.
+            let line = strip_cr(head);
+            let truncated = line.len() > self.max_line;
+            let bytes = if truncated {
+                &line[..self.max_line]
+            } else {
+                line
+            };
+            let after_gap = std::mem::take(&mut f.after_gap);
+            return Some(Line {
+                bytes,
+                truncated,
+                after_gap,
+            });
+        }
+        let room = (self.max_line + 1).saturating_sub(f.partial.len());
+        if head.len() > room {
+            f.overflow = true;
+        }
+        f.partial.extend_from_slice(&head[..head.len().min(room)]);
+        if !f.overflow && f.partial.last() == Some(&b'\r') {
+            f.partial.pop();
+        }
+        if f.partial.len() > self.max_line {
+            f.partial.truncate(self.max_line);
+            f.overflow = true;
+        }
+        f.handed_out = true;
+        let after_gap = std::mem::take(&mut f.after_gap);
+        Some(Line {
+            bytes: &f.partial,
+            truncated: f.overflow,
+            after_gap,
+        })
     }
+}
+
+/// `NNN ` or `NNN-`: how a reply (or a reply's first line) starts.
+fn starts_like_reply(d: &[u8]) -> bool {
+    d.len() >= 4 && d[..3].iter().all(u8::is_ascii_digit) && matches!(d[3], b' ' | b'-')
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -225,12 +252,50 @@ mod tests {
     }
 
     #[test]
-    fn gap_resynchronises_at_next_line_feed() {
+    fn gap_drops_the_partial_line_and_flags_the_next() {
         let mut f = LineFramer::new();
         assert!(collect(&mut f, &[b"150 Open"], 64).is_empty());
         f.gap();
-        let got = collect(&mut f, &[b"ing data\r\n226 done\r\n"], 64);
-        assert_eq!(got, plain(&["226 done"]));
+        let mut lines = f.feed(b"ing data\r\n226 done\r\n", 64);
+        assert_eq!(
+            lines.next(),
+            Some(Line {
+                bytes: b"ing data",
+                truncated: false,
+                after_gap: true
+            })
+        );
+        assert_eq!(
+            lines.next(),
+            Some(Line {
+                bytes: b"226 done",
+                truncated: false,
+                after_gap: false
+            })
+        );
+        assert_eq!(lines.next(), None);
+    }
+
+    #[test]
+    fn a_line_lost_whole_costs_nothing_after_it() {
+        let mut f = LineFramer::new();
+        assert_eq!(collect(&mut f, &[b"CWD a\r\n"], 64), plain(&["CWD a"]));
+        f.gap(); // "CWD b\r\n" was not captured
+        assert_eq!(collect(&mut f, &[b"CWD c\r\n"], 64), plain(&["CWD c"]));
+    }
+
+    #[test]
+    fn binary_junk_does_not_swallow_a_following_reply() {
+        let mut f = LineFramer::new();
+        let got = collect(
+            &mut f,
+            &[b"SSH-2.0-x\r\n\x00\x00\x00D\x08junk", b"530 Sorry\r\n"],
+            64,
+        );
+        assert_eq!(got, plain(&["SSH-2.0-x", "\0\0\0D\u{8}junk", "530 Sorry"]));
+        // Text (no NUL) split before a code-like start stays one line.
+        let got = collect(&mut f, &[b"213-size is ", b"426 bytes\r\n"], 64);
+        assert_eq!(got, plain(&["213-size is 426 bytes"]));
     }
 
     #[test]

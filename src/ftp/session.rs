@@ -192,6 +192,9 @@ impl Session {
         let Some(cmd) = command::parse(line.bytes) else {
             return;
         };
+        if line.after_gap && cmd.verb == Verb::Other {
+            return; // most likely the tail of a command the capture lost
+        }
         cx.counters.command(cmd.verb);
         self.commands = self.commands.saturating_add(1);
         let kind = match cmd.verb {
@@ -319,6 +322,9 @@ impl Session {
     fn server_line(&mut self, line: &Line<'_>, cx: &mut Ctx<'_>) {
         match self.replies.line(line.bytes) {
             ReplyStep::Continues => {}
+            ReplyStep::Malformed if line.after_gap => {
+                // Most likely the tail of a reply the capture lost, not a reply.
+            }
             ReplyStep::Malformed => {
                 let detail = format!("reply line: {}", printable(line.bytes));
                 self.anomaly(Anomaly::MalformedReply, detail, cx);

@@ -1,0 +1,103 @@
+//! Command-line interface.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::pipeline::Settings;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ftpwatch",
+    version,
+    about = "Watch FTP traffic: follow every transfer to its final reply and explain every 426."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Analyse capture files (pcap or pcapng; `-` reads standard input) as one timeline.
+    Read(ReadArgs),
+    /// Explain an FTP reply code: its class, meaning, when you see it, what to do.
+    Explain {
+        /// A three-digit reply code, e.g. 426.
+        code: String,
+    },
+}
+
+/// Options shared by every command that analyses traffic.
+#[derive(Args, Debug, Clone)]
+pub struct AnalysisArgs {
+    /// TCP ports of FTP control connections, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "21")]
+    pub ports: Vec<u16>,
+    /// Leave user names out of every output.
+    #[arg(long)]
+    pub redact_user: bool,
+    /// Connections tracked at once; beyond it new ones are counted and not followed.
+    #[arg(long, default_value_t = 262_144)]
+    pub max_flows: usize,
+    /// Seconds after a 426 to wait for the data connection's teardown.
+    #[arg(long, default_value_t = 2.0)]
+    pub abort_settle: f64,
+    /// Seconds without data progress after which an open data connection is `stalled`.
+    #[arg(long, default_value_t = 5.0)]
+    pub stall_after: f64,
+}
+
+impl AnalysisArgs {
+    pub fn settings(&self) -> Result<Settings, String> {
+        if self.ports.contains(&0) {
+            return Err("--ports: port 0 is not a port".into());
+        }
+        let secs = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 && v < 1e6 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(format!("{name}: {v} is not a number of seconds"))
+            }
+        };
+        let mut s = Settings::default();
+        s.flow.control_ports = self.ports.clone();
+        s.flow.max_flows = self.max_flows;
+        s.engine.abort_settle = secs("--abort-settle", self.abort_settle)?;
+        s.engine.stall_after = secs("--stall-after", self.stall_after)?;
+        Ok(s)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// Capture files, read in this order; `-` for standard input.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+    /// One JSON object per line (transfers, sessions, anomalies) instead of the summary.
+    #[arg(long, conflicts_with = "metrics")]
+    pub json: bool,
+    /// Print the Prometheus text exposition of the counters instead of the summary.
+    #[arg(long)]
+    pub metrics: bool,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Read(args) => crate::read::run(&args),
+        Command::Explain { code } => match crate::explain::explain(&code) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ftpwatch: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}

@@ -1,0 +1,589 @@
+//! The TCP connection table. It keeps state only for FTP control connections (the
+//! configured ports) and for data connections the engine announced; any other segment
+//! costs two array reads (are either of its ports of interest?) and, at most, one hash
+//! lookup. Control streams are reassembled in order; data streams are only counted.
+//! Time comes from the packets; every bound that is hit is counted.
+
+mod expect;
+mod key;
+mod reassembly;
+mod seqcount;
+
+pub use key::FlowKey;
+pub use reassembly::{Chunk, Reassembler};
+pub use seqcount::SeqCounter;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::decode::Segment;
+use crate::ftp::{
+    Bound, CloseReason, ConnId, ConnKind, Counters, Eviction, ExpectId, Expectation, Input, Side,
+    StreamEvent, Timestamp,
+};
+use expect::Expectations;
+
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// TCP ports that carry FTP control connections.
+    pub control_ports: Vec<u16>,
+    /// Connections tracked at once.
+    pub max_flows: usize,
+    /// Out-of-order bytes held per direction of a control connection.
+    pub max_buffer: usize,
+    /// A control connection with no packet (and no live data connection) this long ends.
+    pub control_idle: Duration,
+    pub data_idle: Duration,
+    /// A connection that has seen only its handshake.
+    pub half_open_idle: Duration,
+    /// How long a finished connection is remembered, to absorb its last packets.
+    pub closed_linger: Duration,
+    /// How long an announced data endpoint waits for its connection.
+    pub expectation_ttl: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            control_ports: vec![21],
+            max_flows: 262_144,
+            max_buffer: 64 * 1024,
+            control_idle: Duration::from_secs(900),
+            data_idle: Duration::from_secs(300),
+            half_open_idle: Duration::from_secs(30),
+            closed_linger: Duration::from_secs(10),
+            expectation_ttl: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Stream {
+    /// Control connection: bytes delivered in order.
+    Reassembled(Reassembler),
+    /// Data connection: bytes counted from sequence numbers.
+    Counted(SeqCounter),
+}
+
+#[derive(Debug)]
+struct Direction {
+    stream: Stream,
+    fin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Only handshake packets so far.
+    HalfOpen,
+    Open,
+    /// Both FINs or a RST were seen; packets are absorbed until it is forgotten.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Control { live_children: u32 },
+    Data { parent: ConnId },
+}
+
+#[derive(Debug)]
+struct Flow {
+    conn: ConnId,
+    kind: Kind,
+    initiator: SocketAddr,
+    responder: SocketAddr,
+    /// Index 0: bytes sent by the initiator; 1: by the responder.
+    dirs: [Direction; 2],
+    last_seen: Timestamp,
+    state: State,
+}
+
+impl Flow {
+    fn side_of(&self, src: SocketAddr) -> Side {
+        if src == self.initiator {
+            Side::Initiator
+        } else {
+            Side::Responder
+        }
+    }
+}
+
+fn idx(side: Side) -> usize {
+    match side {
+        Side::Initiator => 0,
+        Side::Responder => 1,
+    }
+}
+
+/// Where the table delivers stream events.
+pub type Emit<'e> = dyn FnMut(&mut dyn Counters, Input<'_>) + 'e;
+
+pub struct FlowTable {
+    cfg: Config,
+    flows: Map<FlowKey, Flow>,
+    /// ConnId → key, for the ends of data connections' parents.
+    keys: Map<ConnId, FlowKey>,
+    expectations: Expectations,
+    /// Per port: how many reasons to look at a segment using it (control port,
+    /// announced endpoint, tracked data connection).
+    interest: Box<[u32]>,
+    timers: BTreeMap<(Timestamp, ConnId), FlowKey>,
+    next_conn: u64,
+    now: Timestamp,
+    next_sweep: Timestamp,
+}
+
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+impl FlowTable {
+    pub fn new(cfg: Config) -> Self {
+        let mut interest = vec![0u32; 65_536].into_boxed_slice();
+        for p in &cfg.control_ports {
+            interest[*p as usize] += 1;
+        }
+        FlowTable {
+            cfg,
+            flows: Map::default(),
+            keys: Map::default(),
+            expectations: Expectations::default(),
+            interest,
+            timers: BTreeMap::new(),
+            next_conn: 0,
+            now: Timestamp::ZERO,
+            next_sweep: Timestamp::ZERO,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    pub fn expectations(&self) -> usize {
+        self.expectations.len()
+    }
+
+    fn is_control_port(&self, port: u16) -> bool {
+        self.cfg.control_ports.contains(&port)
+    }
+
+    /// The engine announced a data endpoint.
+    pub fn expect(&mut self, e: Expectation, counters: &mut dyn Counters) {
+        if self.expectations.len() >= self.cfg.max_flows {
+            counters.bound_hit(Bound::Expectations);
+            return;
+        }
+        self.interest[e.listener.port() as usize] += 1;
+        self.expectations.insert(e);
+    }
+
+    pub fn unexpect(&mut self, id: ExpectId) {
+        if let Some(port) = self.expectations.remove(id) {
+            self.interest[port as usize] -= 1;
+        }
+    }
+
+    /// One decoded segment at time `ts`.
+    pub fn segment(
+        &mut self,
+        ts: Timestamp,
+        seg: &Segment<'_>,
+        counters: &mut dyn Counters,
+        emit: &mut Emit<'_>,
+    ) {
+        self.advance(ts, counters, emit);
+        if self.interest[seg.src.port() as usize] == 0
+            && self.interest[seg.dst.port() as usize] == 0
+        {
+            return;
+        }
+        let key = FlowKey::new(seg.src, seg.dst);
+        let reopened = self
+            .flows
+            .get(&key)
+            .is_some_and(|f| f.state == State::Closed && seg.flags.syn() && !seg.flags.ack());
+        if reopened {
+            // The same ends open a new connection: the old one is over.
+            self.remove(key);
+        }
+        if let Some(flow) = self.flows.get_mut(&key) {
+            let conn = flow.conn;
+            if process(flow, &self.cfg, self.now, seg, counters, emit) {
+                self.linger(conn, key);
+            }
+            return;
+        }
+        self.create(key, seg, counters, emit);
+    }
+
+    /// A flow just closed: forget it after the linger time.
+    fn linger(&mut self, conn: ConnId, key: FlowKey) {
+        self.timers
+            .insert((self.now.saturating_add(self.cfg.closed_linger), conn), key);
+    }
+
+    fn create(
+        &mut self,
+        key: FlowKey,
+        seg: &Segment<'_>,
+        counters: &mut dyn Counters,
+        emit: &mut Emit<'_>,
+    ) {
+        let (syn, ack, data) = (seg.flags.syn(), seg.flags.ack(), seg.wire_len > 0);
+        // A connection is picked up from its SYN, its SYN-ACK, or (mid-stream) any
+        // segment with data; a stray ACK, FIN or RST creates nothing.
+        if !(syn || data) {
+            return;
+        }
+        let (kind_of, initiator, responder) =
+            if self.is_control_port(seg.dst.port()) || self.is_control_port(seg.src.port()) {
+                let server_is_dst = if syn {
+                    !ack
+                } else {
+                    self.is_control_port(seg.dst.port())
+                };
+                let (i, r) = if server_is_dst {
+                    (seg.src, seg.dst)
+                } else {
+                    (seg.dst, seg.src)
+                };
+                (None, i, r)
+            } else if let Some(m) = self.expectations.find(seg.src, seg.dst) {
+                let connector = if m.listener == seg.dst {
+                    seg.src
+                } else {
+                    seg.dst
+                };
+                let listener = m.listener;
+                (Some(m), connector, listener)
+            } else {
+                return;
+            };
+        if self.flows.len() >= self.cfg.max_flows {
+            counters.bound_hit(Bound::Flows);
+            counters.flow_evicted(Eviction::TableFull);
+            return;
+        }
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        let (kind, event_kind) = match &kind_of {
+            None => (Kind::Control { live_children: 0 }, ConnKind::Control),
+            Some(m) => (Kind::Data { parent: m.control }, ConnKind::Data(m.id)),
+        };
+        if let Some(m) = kind_of {
+            self.unexpect(m.id);
+            self.interest[initiator.port() as usize] += 1;
+            self.interest[responder.port() as usize] += 1;
+            if let Some(pk) = self.keys.get(&m.control)
+                && let Some(Flow {
+                    kind: Kind::Control { live_children },
+                    ..
+                }) = self.flows.get_mut(pk)
+            {
+                *live_children += 1;
+            }
+        }
+        let stream = || match kind {
+            Kind::Control { .. } => Stream::Reassembled(Reassembler::default()),
+            Kind::Data { .. } => Stream::Counted(SeqCounter::default()),
+        };
+        let flow = Flow {
+            conn,
+            kind,
+            initiator,
+            responder,
+            dirs: [
+                Direction {
+                    stream: stream(),
+                    fin: false,
+                },
+                Direction {
+                    stream: stream(),
+                    fin: false,
+                },
+            ],
+            last_seen: self.now,
+            state: State::HalfOpen,
+        };
+        emit(
+            counters,
+            Input {
+                ts: self.now,
+                conn,
+                event: StreamEvent::Opened {
+                    kind: event_kind,
+                    initiator,
+                    responder,
+                    syn_seen: syn,
+                },
+            },
+        );
+        counters.flows_active(1);
+        self.keys.insert(conn, key);
+        self.timers.insert(
+            (self.now.saturating_add(self.cfg.half_open_idle), conn),
+            key,
+        );
+        let flow = self.flows.entry(key).or_insert(flow);
+        if process(flow, &self.cfg, self.now, seg, counters, emit) {
+            self.linger(conn, key);
+        }
+    }
+
+    /// Forget a flow (it has been reported closed, or is being evicted).
+    fn remove(&mut self, key: FlowKey) -> Option<Flow> {
+        let flow = self.flows.remove(&key)?;
+        self.keys.remove(&flow.conn);
+        if let Kind::Data { parent } = flow.kind {
+            self.interest[flow.initiator.port() as usize] -= 1;
+            self.interest[flow.responder.port() as usize] -= 1;
+            if let Some(pk) = self.keys.get(&parent)
+                && let Some(Flow {
+                    kind: Kind::Control { live_children },
+                    ..
+                }) = self.flows.get_mut(pk)
+            {
+                *live_children = live_children.saturating_sub(1);
+            }
+        }
+        Some(flow)
+    }
+
+    /// Let packet time pass: expire idle flows and stale announcements.
+    pub fn advance(&mut self, ts: Timestamp, counters: &mut dyn Counters, emit: &mut Emit<'_>) {
+        self.now = self.now.max(ts);
+        if self.now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = self.now.saturating_add(SWEEP_EVERY);
+        for id in self
+            .expectations
+            .expired(self.now, self.cfg.expectation_ttl)
+        {
+            self.unexpect(id);
+        }
+        while let Some((&(due, conn), &key)) = self.timers.first_key_value() {
+            if due > self.now {
+                break;
+            }
+            self.timers.pop_first();
+            let Some(flow) = self.flows.get(&key) else {
+                continue;
+            };
+            if flow.conn != conn {
+                continue;
+            }
+            let idle = match (flow.state, flow.kind) {
+                (State::Closed, _) => self.cfg.closed_linger,
+                (State::HalfOpen, _) => self.cfg.half_open_idle,
+                (State::Open, Kind::Control { .. }) => self.cfg.control_idle,
+                (State::Open, Kind::Data { .. }) => self.cfg.data_idle,
+            };
+            let busy_children =
+                matches!(flow.kind, Kind::Control { live_children } if live_children > 0);
+            let real_due = flow.last_seen.saturating_add(idle);
+            if real_due > self.now || (busy_children && flow.state != State::Closed) {
+                let next = real_due.max(self.now.saturating_add(SWEEP_EVERY));
+                self.timers.insert((next, conn), key);
+                continue;
+            }
+            let state = flow.state;
+            self.remove(key);
+            if state != State::Closed {
+                counters.flow_evicted(Eviction::TimedOut);
+                counters.flows_active(-1);
+                emit(
+                    counters,
+                    Input {
+                        ts: self.now,
+                        conn,
+                        event: StreamEvent::Closed(CloseReason::TimedOut),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The input is over: every open connection is reported closed, oldest first.
+    pub fn finish(&mut self, counters: &mut dyn Counters, emit: &mut Emit<'_>) {
+        let mut open: Vec<(ConnId, FlowKey)> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.state != State::Closed)
+            .map(|(k, f)| (f.conn, *k))
+            .collect();
+        open.sort_by_key(|(c, _)| *c);
+        for (conn, key) in open {
+            if let Some(mut flow) = self.remove(key) {
+                for side in [Side::Initiator, Side::Responder] {
+                    flush(&mut flow, side, self.now, counters, emit);
+                }
+                counters.flows_active(-1);
+                emit(
+                    counters,
+                    Input {
+                        ts: self.now,
+                        conn,
+                        event: StreamEvent::Closed(CloseReason::CaptureEnd),
+                    },
+                );
+            }
+        }
+        self.flows.clear();
+        self.keys.clear();
+        self.timers.clear();
+    }
+}
+
+/// Deliver what a control direction still holds (holes become gaps).
+fn flush(
+    flow: &mut Flow,
+    side: Side,
+    now: Timestamp,
+    counters: &mut dyn Counters,
+    emit: &mut Emit<'_>,
+) {
+    let conn = flow.conn;
+    if let Stream::Reassembled(r) = &mut flow.dirs[idx(side)].stream {
+        r.flush(&mut |c| deliver(c, conn, side, now, counters, emit));
+    }
+}
+
+fn deliver(
+    c: Chunk<'_>,
+    conn: ConnId,
+    from: Side,
+    ts: Timestamp,
+    counters: &mut dyn Counters,
+    emit: &mut Emit<'_>,
+) {
+    let event = match c {
+        Chunk::Data(bytes) => StreamEvent::Data { from, bytes },
+        Chunk::Gap(len) => {
+            counters.gap(len);
+            StreamEvent::Gap { from, len }
+        }
+    };
+    emit(counters, Input { ts, conn, event });
+}
+
+/// Apply one segment to its flow. Returns true when the flow has just closed.
+fn process(
+    flow: &mut Flow,
+    cfg: &Config,
+    now: Timestamp,
+    seg: &Segment<'_>,
+    counters: &mut dyn Counters,
+    emit: &mut Emit<'_>,
+) -> bool {
+    flow.last_seen = now;
+    if flow.state == State::Closed {
+        return false;
+    }
+    let from = flow.side_of(seg.src);
+    let conn = flow.conn;
+    let f = seg.flags;
+    if f.syn() {
+        match &mut flow.dirs[idx(from)].stream {
+            Stream::Reassembled(r) => r.syn(seg.seq),
+            Stream::Counted(c) => c.syn(seg.seq),
+        }
+    }
+    if seg.wire_len > 0 {
+        flow.state = State::Open;
+        // Payload on a SYN starts one past the SYN's sequence number.
+        let seq = if f.syn() {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        match &mut flow.dirs[idx(from)].stream {
+            Stream::Reassembled(r) => {
+                let report = r.push(seq, seg.payload, seg.wire_len, cfg.max_buffer, &mut |c| {
+                    deliver(c, conn, from, now, counters, emit)
+                });
+                if report.buffer_full {
+                    counters.bound_hit(Bound::ReassemblyBuffer);
+                }
+            }
+            Stream::Counted(c) => {
+                let new = c.push(seq, seg.wire_len);
+                emit(
+                    counters,
+                    Input {
+                        ts: now,
+                        conn,
+                        event: StreamEvent::Progress { from, bytes: new },
+                    },
+                );
+            }
+        }
+    } else if !f.syn() && !f.rst() && flow.state == State::HalfOpen && f.ack() {
+        // The handshake's last ACK: the connection is established.
+        flow.state = State::Open;
+    }
+    if f.ack()
+        && let Stream::Reassembled(r) = &mut flow.dirs[idx(from.other())].stream
+    {
+        r.peer_acked(seg.ack, &mut |c| {
+            deliver(c, conn, from.other(), now, counters, emit)
+        });
+    }
+    if f.rst() {
+        flush(flow, from, now, counters, emit);
+        flush(flow, from.other(), now, counters, emit);
+        emit(
+            counters,
+            Input {
+                ts: now,
+                conn,
+                event: StreamEvent::Reset { from },
+            },
+        );
+        close(flow, now, counters, emit);
+        return true;
+    }
+    if f.fin() && !flow.dirs[idx(from)].fin {
+        flow.dirs[idx(from)].fin = true;
+        flush(flow, from, now, counters, emit);
+        emit(
+            counters,
+            Input {
+                ts: now,
+                conn,
+                event: StreamEvent::Fin { from },
+            },
+        );
+        if flow.dirs[0].fin && flow.dirs[1].fin {
+            flush(flow, from.other(), now, counters, emit);
+            close(flow, now, counters, emit);
+            return true;
+        }
+    }
+    false
+}
+
+fn close(flow: &mut Flow, now: Timestamp, counters: &mut dyn Counters, emit: &mut Emit<'_>) {
+    flow.state = State::Closed;
+    // Held data is no longer needed; keep only what absorbs stray packets.
+    for d in &mut flow.dirs {
+        if let Stream::Reassembled(r) = &mut d.stream {
+            *r = Reassembler::default();
+        }
+    }
+    counters.flows_active(-1);
+    emit(
+        counters,
+        Input {
+            ts: now,
+            conn: flow.conn,
+            event: StreamEvent::Closed(CloseReason::Finished),
+        },
+    );
+}

@@ -1,0 +1,149 @@
+//! The event log: one JSON object per line, the stable schema documented in the README.
+
+use std::io::{self, Write};
+
+use serde_json::{Map, Value, json};
+
+use crate::ftp::{AnomalyRecord, Event, SessionRecord, TransferRecord};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOptions {
+    /// Leave the `user` field out of session records.
+    pub redact_user: bool,
+}
+
+pub fn transfer_json(t: &TransferRecord) -> Value {
+    let mut v = json!({
+        "type": "transfer",
+        "session": t.session,
+        "start": t.start.epoch_seconds(),
+        "end": t.end.epoch_seconds(),
+        "client": t.client.to_string(),
+        "server": t.server.to_string(),
+        "command": t.command.as_str(),
+        "argument": t.argument,
+        "mode": t.mode.map(|m| m.as_str()),
+        "replies": t.replies.iter().map(|c| c.get()).collect::<Vec<_>>(),
+        "final_code": t.final_code.map(|c| c.get()),
+        "final_text": t.final_text,
+        "outcome": t.outcome.as_str(),
+        "nat": t.nat,
+        "announced_size": t.announced_size,
+        "teardown_to_reply_seconds": t.teardown_to_reply_seconds,
+        "data": t.data.as_ref().map(|d| json!({
+            "client": d.client.to_string(),
+            "server": d.server.to_string(),
+            "opened_by": d.opened_by.as_str(),
+            "syn_seen": d.syn_seen,
+            "bytes_to_client": d.bytes_to_client,
+            "bytes_to_server": d.bytes_to_server,
+            "first_close": d.first_close.map(|c| json!({
+                "by": c.by.as_str(),
+                "how": c.how.as_str(),
+                "at": c.at.epoch_seconds(),
+            })),
+            "duration_seconds": round6(d.last_packet.seconds_after(d.first_packet)),
+        })),
+    });
+    if let Some(cause) = t.abort_cause {
+        v["abort_cause"] = json!(cause.as_str());
+    }
+    v
+}
+
+pub fn session_json(s: &SessionRecord, opts: LogOptions) -> Value {
+    let codes: Map<String, Value> = s
+        .reply_codes
+        .iter()
+        .map(|(c, n)| (c.get().to_string(), json!(n)))
+        .collect();
+    let mut v = json!({
+        "type": "session",
+        "session": s.session,
+        "client": s.client.to_string(),
+        "server": s.server.to_string(),
+        "start": s.start.epoch_seconds(),
+        "end": s.end.epoch_seconds(),
+        "midstream": s.midstream,
+        "tls": s.tls,
+        "commands": s.commands,
+        "reply_codes": codes,
+        "transfers": s.transfers,
+        "gap_bytes": s.gap_bytes,
+        "end_reason": s.end_reason.as_str(),
+    });
+    if !opts.redact_user {
+        v["user"] = json!(s.user);
+    }
+    v
+}
+
+pub fn anomaly_json(a: &AnomalyRecord) -> Value {
+    json!({
+        "type": "anomaly",
+        "session": a.session,
+        "ts": a.ts.epoch_seconds(),
+        "kind": a.kind.as_str(),
+        "detail": a.detail,
+    })
+}
+
+pub fn event_json(e: &Event, opts: LogOptions) -> Value {
+    match e {
+        Event::Transfer(t) => transfer_json(t),
+        Event::Session(s) => session_json(s, opts),
+        Event::Anomaly(a) => anomaly_json(a),
+    }
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// Writes each event as one line, flushing after every line so that a reader (or a
+/// crash) never sees half an event.
+pub struct EventLog<W: Write> {
+    out: W,
+    opts: LogOptions,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> EventLog<W> {
+    pub fn new(out: W, opts: LogOptions) -> Self {
+        EventLog {
+            out,
+            opts,
+            error: None,
+        }
+    }
+
+    /// The first write error, if any (events after it were dropped).
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    pub fn replace(&mut self, out: W) -> W {
+        std::mem::replace(&mut self.out, out)
+    }
+}
+
+impl<W: Write> super::EventSink for EventLog<W> {
+    fn event(&mut self, e: &Event) {
+        if self.error.is_some() {
+            return;
+        }
+        let mut line = event_json(e, self.opts).to_string();
+        line.push('\n');
+        if let Err(err) = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|_| self.out.flush())
+        {
+            self.error = Some(err);
+        }
+    }
+}
