@@ -55,7 +55,7 @@ impl AnalysisArgs {
             return Err("--ports: port 0 is not a port".into());
         }
         let secs = |name: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 && v < 1e6 {
+            if (0.0..1e6).contains(&v) {
                 Ok(Duration::from_secs_f64(v))
             } else {
                 Err(format!("{name}: {v} is not a number of seconds"))

@@ -114,7 +114,7 @@ impl<R: Read> PcapNgReader<R> {
             let head = self.bytes.require(8, "pcapng block header")?;
             let block_type = rd32(be, head, 0);
             let len = rd32(be, head, 4);
-            if len < 12 || len % 4 != 0 {
+            if len < 12 || !len.is_multiple_of(4) {
                 return Err(CaptureError::new(start + 4, ErrorKind::BadBlockLength(len)));
             }
             if len > MAX_BLOCK {

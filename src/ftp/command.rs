@@ -91,7 +91,7 @@ impl Verb {
             ABOR => matches!(code, 225 | 226),
             MKD | XMKD | PWD | XPWD => code == 257,
             SYST => code == 215,
-            STAT => matches!(code, 211 | 212 | 213),
+            STAT => (211..=213).contains(&code),
             HELP => matches!(code, 211 | 214),
             FEAT => code == 211,
             SIZE | MDTM => code == 213,

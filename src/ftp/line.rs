@@ -100,7 +100,7 @@ impl Lines<'_, '_> {
         if std::mem::take(&mut self.at_start)
             && !f.partial.is_empty()
             && starts_like_reply(self.data)
-            && f.partial.iter().any(|&b| b == 0)
+            && f.partial.contains(&0)
         {
             f.handed_out = true;
             let after_gap = std::mem::take(&mut f.after_gap);

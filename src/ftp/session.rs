@@ -296,13 +296,27 @@ impl Session {
         let Some(id) = id else {
             return;
         };
-        let old = self.channel.replace(Channel {
+        let ch = Channel {
             expect: id,
             mode,
             announced,
             conn: None,
-        });
-        self.drop_channel(old, cx);
+        };
+        // A pipelining client sent its transfer command before this reply arrived.
+        let waiting = match mode {
+            Mode::Pasv | Mode::Epsv => self.pending.iter_mut().find_map(|p| match &mut p.kind {
+                PendingKind::Transfer(t) if t.channel.is_none() => Some(t),
+                _ => None,
+            }),
+            Mode::Port | Mode::Eprt => None,
+        };
+        match waiting {
+            Some(t) => t.channel = Some(ch),
+            None => {
+                let old = self.channel.replace(ch);
+                self.drop_channel(old, cx);
+            }
+        }
         cx.shared.expect(Expectation {
             id,
             control: self.conn,
@@ -482,7 +496,7 @@ impl Session {
         if code.map(ReplyCode::get) == Some(426) {
             let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
             match attribute_abort(cx.now, t.abor_at.is_some(), data, cx.cfg.stall_after) {
-                Attribution::Decided(cause) => self.emit(t, reply, Some(cause), cx),
+                Attribution::Decided(cause) => self.emit(*t, reply, Some(cause), cx),
                 Attribution::WaitForTeardown => {
                     cx.shared.settling_sessions.push(self.conn);
                     self.settling.push(Settling {
@@ -495,20 +509,20 @@ impl Session {
                 }
             }
         } else {
-            self.emit(t, reply, None, cx);
+            self.emit(*t, reply, None, cx);
         }
     }
 
     fn emit(
         &mut self,
-        t: Box<Transfer>,
+        t: Transfer,
         reply: FinalReply,
         cause: Option<AbortCause>,
         cx: &mut Ctx<'_>,
     ) {
         let channel = t.channel.clone();
         let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
-        let record = build_record(&self.view(), *t, reply, cause, data);
+        let record = build_record(&self.view(), t, reply, cause, data);
         cx.shared
             .out
             .push_back(Output::Event(Event::Transfer(Box::new(record))));
@@ -539,7 +553,7 @@ impl Session {
                     text: s.text,
                     at: s.reply_at,
                 };
-                self.emit(s.transfer, reply, Some(cause), cx);
+                self.emit(*s.transfer, reply, Some(cause), cx);
             } else {
                 i += 1;
             }
@@ -579,6 +593,10 @@ impl Session {
 
     /// The session is over: settle what waits, close what is pending, and report.
     pub fn end(mut self, reason: EndReason, cx: &mut Ctx<'_>) {
+        // What is still pending ends when the session was last active, not when the
+        // engine noticed (a timeout, or the end of a capture with other sessions).
+        let noticed = cx.now;
+        cx.now = self.last.max(self.start).min(noticed);
         self.settle(true, cx);
         while let Some(p) = self.pending.pop_front() {
             self.finish_pending(p, None, None, cx);

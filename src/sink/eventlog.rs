@@ -13,24 +13,37 @@ pub struct LogOptions {
 }
 
 pub fn transfer_json(t: &TransferRecord) -> Value {
-    let mut v = json!({
-        "type": "transfer",
-        "session": t.session,
-        "start": t.start.epoch_seconds(),
-        "end": t.end.epoch_seconds(),
-        "client": t.client.to_string(),
-        "server": t.server.to_string(),
-        "command": t.command.as_str(),
-        "argument": t.argument,
-        "mode": t.mode.map(|m| m.as_str()),
-        "replies": t.replies.iter().map(|c| c.get()).collect::<Vec<_>>(),
-        "final_code": t.final_code.map(|c| c.get()),
-        "final_text": t.final_text,
-        "outcome": t.outcome.as_str(),
-        "nat": t.nat,
-        "announced_size": t.announced_size,
-        "teardown_to_reply_seconds": t.teardown_to_reply_seconds,
-        "data": t.data.as_ref().map(|d| json!({
+    let mut v = Map::new();
+    let mut put = |k: &str, x: Value| {
+        v.insert(k.to_string(), x);
+    };
+    put("type", json!("transfer"));
+    put("session", json!(t.session));
+    put("start", json!(t.start.epoch_seconds()));
+    put("end", json!(t.end.epoch_seconds()));
+    put("client", json!(t.client.to_string()));
+    put("server", json!(t.server.to_string()));
+    put("command", json!(t.command.as_str()));
+    put("argument", json!(t.argument));
+    put("mode", json!(t.mode.map(|m| m.as_str())));
+    put(
+        "replies",
+        json!(t.replies.iter().map(|c| c.get()).collect::<Vec<_>>()),
+    );
+    put("final_code", json!(t.final_code.map(|c| c.get())));
+    put("final_text", json!(t.final_text));
+    put("outcome", json!(t.outcome.as_str()));
+    if let Some(cause) = t.abort_cause {
+        put("abort_cause", json!(cause.as_str()));
+    }
+    put("nat", json!(t.nat));
+    put("announced_size", json!(t.announced_size));
+    put(
+        "teardown_to_reply_seconds",
+        json!(t.teardown_to_reply_seconds),
+    );
+    let data = t.data.as_ref().map(|d| {
+        json!({
             "client": d.client.to_string(),
             "server": d.server.to_string(),
             "opened_by": d.opened_by.as_str(),
@@ -43,12 +56,10 @@ pub fn transfer_json(t: &TransferRecord) -> Value {
                 "at": c.at.epoch_seconds(),
             })),
             "duration_seconds": round6(d.last_packet.seconds_after(d.first_packet)),
-        })),
+        })
     });
-    if let Some(cause) = t.abort_cause {
-        v["abort_cause"] = json!(cause.as_str());
-    }
-    v
+    put("data", json!(data));
+    Value::Object(v)
 }
 
 pub fn session_json(s: &SessionRecord, opts: LogOptions) -> Value {

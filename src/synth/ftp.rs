@@ -60,7 +60,12 @@ impl FtpSim {
     }
 
     pub fn cmd(&mut self, line: &str) {
-        let mut b = line.as_bytes().to_vec();
+        self.cmd_bytes(line.as_bytes());
+    }
+
+    /// A command line given as raw bytes (Telnet IAC sequences, invalid UTF-8).
+    pub fn cmd_bytes(&mut self, line: &[u8]) {
+        let mut b = line.to_vec();
         b.extend_from_slice(b"\r\n");
         self.ctrl.send(&mut self.cap, Side::Initiator, &b);
         self.cap.advance_ms(1);

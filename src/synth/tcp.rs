@@ -186,7 +186,7 @@ impl Tcp {
             self.advance(from, k as u32);
             left -= k as u64;
             n += 1;
-            if n % 2 == 0 || left == 0 {
+            if n.is_multiple_of(2) || left == 0 {
                 self.ack(cap, from.other());
             }
             cap.advance(Duration::from_micros(gap_us));
