@@ -1,6 +1,8 @@
 //! Frames to TCP segment views. etherparse does the parsing, laxly, so a packet cut by
 //! the snapshot length still yields its headers; the link layer is chosen from the
-//! capture's link type. Nothing here allocates.
+//! capture's link type. Nothing here allocates. Headers are sliced one layer at a time
+//! (Ethernet, VLAN tags, IP, TCP) rather than through `LaxSlicedPacket`, whose large
+//! by-value result cost more than all the parsing on the packet path.
 
 mod link;
 mod segment;
@@ -10,7 +12,8 @@ pub use segment::{Segment, TcpFlags};
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice, ip_number};
+use etherparse::err::ip::LaxHeaderSliceError;
+use etherparse::{LaxIpSlice, TcpSlice, ip_number};
 
 use crate::capture::Frame;
 
@@ -55,23 +58,14 @@ impl Skip {
 
 /// Decode one frame to a TCP segment.
 pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
-    let packet = match link_payload(frame.link, frame.data)? {
-        link::Payload::Ethernet(b) => {
-            LaxSlicedPacket::from_ethernet(b).map_err(|_| Skip::Truncated)?
-        }
-        link::Payload::EtherType(t, b) => LaxSlicedPacket::from_ether_type(t, b),
-        link::Payload::Ip(b) => match LaxSlicedPacket::from_ip(b) {
-            Ok(p) => p,
-            Err(etherparse::err::ip::LaxHeaderSliceError::Len(_)) => return Err(Skip::Truncated),
-            Err(_) => return Err(Skip::Malformed),
-        },
+    let ip = link_payload(frame.link, frame.data)?;
+    let (ip, ext_err) = match LaxIpSlice::from_slice(ip) {
+        Ok(x) => x,
+        Err(LaxHeaderSliceError::Len(_)) => return Err(Skip::Truncated),
+        Err(LaxHeaderSliceError::Content(_)) => return Err(Skip::Malformed),
     };
-    segment_of(&packet)
-}
-
-fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
-    let (src_ip, dst_ip, ip_payload, declared) = match &p.net {
-        Some(LaxNetSlice::Ipv4(v4)) => {
+    let (src_ip, dst_ip, ip_payload, declared) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
             let auth_len = v4.extensions().auth.as_ref().map_or(0, |a| a.slice().len());
             let hdr_len = h.slice().len() + auth_len;
@@ -83,7 +77,7 @@ fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
                 declared,
             )
         }
-        Some(LaxNetSlice::Ipv6(v6)) => {
+        LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
             let len = h.payload_length() as usize;
             // Zero is a jumbogram or a length the sender never filled in: use the bytes.
@@ -97,30 +91,22 @@ fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
                 declared,
             )
         }
-        Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
-        None => {
-            return Err(match &p.stop_err {
-                Some((etherparse::err::packet::SliceError::Len(_), _)) => Skip::Truncated,
-                Some(_) => Skip::Malformed,
-                None => Skip::NotIp,
-            });
-        }
     };
     if ip_payload.fragmented {
         return Err(Skip::Fragment);
     }
     if ip_payload.ip_number != ip_number::TCP {
-        return Err(if p.stop_err.is_some() {
+        // An extension header chain that could not be walked ends somewhere else.
+        return Err(if ext_err.is_some() {
             Skip::Malformed
         } else {
             Skip::NotTcp
         });
     }
-    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
-        return Err(match &p.stop_err {
-            Some((etherparse::err::packet::SliceError::Len(_), _)) => Skip::Truncated,
-            _ => Skip::Malformed,
-        });
+    let tcp = match TcpSlice::from_slice(ip_payload.payload) {
+        Ok(t) => t,
+        Err(etherparse::err::tcp::HeaderSliceError::Len(_)) => return Err(Skip::Truncated),
+        Err(etherparse::err::tcp::HeaderSliceError::Content(_)) => return Err(Skip::Malformed),
     };
     let payload = tcp.payload();
     let header_len = tcp.header_slice().len();
@@ -138,7 +124,7 @@ fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         dst: SocketAddr::new(dst_ip, tcp.destination_port()),
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
-        flags: TcpFlags::from_slice(tcp),
+        flags: TcpFlags::from_slice(&tcp),
         payload,
         wire_len: u32::try_from(wire_len).map_err(|_| Skip::Malformed)?,
     })

@@ -12,12 +12,12 @@ use super::engine::{Config, Shared};
 use super::input::{ConnId, Side};
 use super::line::{Line, LineFramer};
 use super::output::{
-    AbortCause, AnomalyRecord, EndReason, Event, Expectation, Mode, Output, Role, SessionRecord,
+    AnomalyRecord, EndReason, Event, Expectation, Mode, Output, Role, SessionRecord,
 };
 use super::reply::{ReplyAssembler, ReplyCode, ReplyStep};
 use super::time::Timestamp;
 use super::transfer::{
-    Attribution, Channel, FinalReply, SessionView, Transfer, attribute_abort, build_record,
+    Channel, FinalReply, SessionView, Transfer, attribute_abort, await_teardown, build_record,
 };
 
 /// What the session needs from the engine while it handles a line.
@@ -46,13 +46,11 @@ enum PendingKind {
     Size(Box<str>),
 }
 
-/// A 426 whose cause waits for the data connection's teardown.
+/// A transfer with its final reply, waiting for its data connection's teardown.
 #[derive(Debug)]
 pub struct Settling {
     transfer: Box<Transfer>,
-    code: ReplyCode,
-    text: Option<String>,
-    reply_at: Timestamp,
+    reply: FinalReply,
     pub deadline: Timestamp,
 }
 
@@ -376,6 +374,23 @@ impl Session {
             }
         }
         loop {
+            if let Some(held) = self.take_held() {
+                // This reply decides whose the held one was. Two replies (426 then 226,
+                // or 226 then 225): the first is the transfer's. A single 2yz that the
+                // next command's reply follows answered the ABOR (pure-ftpd sends no
+                // final reply for a transfer the client reset).
+                let abor_takes_this = self.pending.get(1).is_some_and(|p| p.verb == Verb::ABOR)
+                    && Verb::ABOR.may_answer(c);
+                let for_transfer = abor_takes_this || held.code.map(ReplyCode::get) == Some(426);
+                if for_transfer {
+                    let p = self.pending.pop_front().expect("head exists");
+                    self.finish_pending(p, Some(held), cx);
+                } else if let Some(abor) = self.pending.remove(1) {
+                    let code = held.code.expect("held replies have a code");
+                    self.apply(abor, code, held.text.as_deref().map(str::as_bytes), cx);
+                }
+                continue;
+            }
             let Some(head) = self.pending.front() else {
                 let expected = c == 421 // unsolicited "closing control connection"
                     || (c == 220 && self.commands == 0)
@@ -390,7 +405,7 @@ impl Session {
             };
             if head.malformed_answer && self.pending.len() >= 2 {
                 let p = self.pending.pop_front().expect("head exists");
-                self.finish_pending(p, None, None, cx);
+                self.finish_pending(p, None, cx);
                 continue;
             }
             if !head.verb.may_answer(c)
@@ -409,7 +424,7 @@ impl Session {
                     let p = self.pending.pop_front().expect("k < len");
                     let detail = format!("{} got no reply before {c}", p.verb);
                     self.anomaly(Anomaly::MissingReply, detail, cx);
-                    self.finish_pending(p, None, None, cx);
+                    self.finish_pending(p, None, cx);
                 }
                 continue;
             }
@@ -429,9 +444,30 @@ impl Session {
                 }
                 return;
             }
+            if self.pending.get(1).is_some_and(|p| p.verb == Verb::ABOR)
+                && let Some(PendingKind::Transfer(t)) =
+                    self.pending.front_mut().map(|p| &mut p.kind)
+            {
+                // An ABOR waits behind this transfer: hold the reply until it is clear
+                // whether the server answers both or only the ABOR.
+                t.held = Some(FinalReply {
+                    code: Some(code),
+                    text: text.map(|t| text_string(t, cx)),
+                    at: cx.now,
+                });
+                return;
+            }
             let p = self.pending.pop_front().expect("head exists");
             self.apply(p, code, text, cx);
             return;
+        }
+    }
+
+    /// The reply held by the oldest pending transfer, if any.
+    fn take_held(&mut self) -> Option<FinalReply> {
+        match &mut self.pending.front_mut()?.kind {
+            PendingKind::Transfer(t) => t.held.take(),
+            _ => None,
         }
     }
 
@@ -471,57 +507,45 @@ impl Session {
             }
             _ => {}
         }
-        let text = text.map(|t| text_string(t, cx));
-        self.finish_pending(p, Some(code), text, cx);
+        let reply = FinalReply {
+            code: Some(code),
+            text: text.map(|t| text_string(t, cx)),
+            at: cx.now,
+        };
+        self.finish_pending(p, Some(reply), cx);
     }
 
-    fn finish_pending(
-        &mut self,
-        p: Pending,
-        code: Option<ReplyCode>,
-        text: Option<String>,
-        cx: &mut Ctx<'_>,
-    ) {
+    /// `p` is done: with its final reply, or with none (`reply` is `None`).
+    fn finish_pending(&mut self, p: Pending, reply: Option<FinalReply>, cx: &mut Ctx<'_>) {
         let PendingKind::Transfer(mut t) = p.kind else {
             return;
         };
-        if let Some(code) = code {
+        let reply = reply.unwrap_or(FinalReply {
+            code: None,
+            text: None,
+            at: cx.now,
+        });
+        if let Some(code) = reply.code {
             t.push_reply(code);
         }
-        let reply = FinalReply {
-            code,
-            text,
-            at: cx.now,
-        };
-        if code.map(ReplyCode::get) == Some(426) {
-            let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
-            match attribute_abort(cx.now, t.abor_at.is_some(), data, cx.cfg.stall_after) {
-                Attribution::Decided(cause) => self.emit(*t, reply, Some(cause), cx),
-                Attribution::WaitForTeardown => {
-                    cx.shared.settling_sessions.push(self.conn);
-                    self.settling.push(Settling {
-                        deadline: cx.now.saturating_add(cx.cfg.abort_settle),
-                        transfer: t,
-                        code: reply.code.expect("426"),
-                        text: reply.text,
-                        reply_at: reply.at,
-                    });
-                }
-            }
+        let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
+        if reply.code.is_some() && await_teardown(reply.at, data, cx.cfg.stall_after) {
+            cx.shared.settling_sessions.push(self.conn);
+            self.settling.push(Settling {
+                deadline: reply.at.saturating_add(cx.cfg.abort_settle),
+                transfer: t,
+                reply,
+            });
         } else {
-            self.emit(*t, reply, None, cx);
+            self.emit(*t, reply, cx);
         }
     }
 
-    fn emit(
-        &mut self,
-        t: Transfer,
-        reply: FinalReply,
-        cause: Option<AbortCause>,
-        cx: &mut Ctx<'_>,
-    ) {
+    fn emit(&mut self, t: Transfer, reply: FinalReply, cx: &mut Ctx<'_>) {
         let channel = t.channel.clone();
         let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
+        let cause = (reply.code.map(ReplyCode::get) == Some(426))
+            .then(|| attribute_abort(reply.at, t.abor_at.is_some(), data, cx.cfg.stall_after));
         let record = build_record(&self.view(), t, reply, cause, data);
         cx.shared
             .out
@@ -529,8 +553,8 @@ impl Session {
         self.drop_channel(channel, cx);
     }
 
-    /// Settle the 426s waiting on their data connection: those whose data connection
-    /// has now closed, and (with `force`, or past their deadline) all the others.
+    /// Emit the transfers whose data connection has now closed, and (with `force`, or
+    /// past their deadline) all the others.
     pub fn settle(&mut self, force: bool, cx: &mut Ctx<'_>) {
         let mut i = 0;
         while i < self.settling.len() {
@@ -539,21 +563,10 @@ impl Session {
                 .transfer
                 .data_conn()
                 .and_then(|id| cx.shared.data.get(&id));
-            let cause = match data {
-                Some(d) if d.first_close.is_some() => Some(AbortCause::from_close(
-                    d.first_close.as_ref().expect("checked"),
-                )),
-                _ if force || cx.now >= s.deadline => Some(AbortCause::Unknown),
-                _ => None,
-            };
-            if let Some(cause) = cause {
+            let closed = data.is_none_or(|d| d.first_close.is_some() || d.ended);
+            if closed || force || cx.now >= s.deadline {
                 let s = self.settling.swap_remove(i);
-                let reply = FinalReply {
-                    code: Some(s.code),
-                    text: s.text,
-                    at: s.reply_at,
-                };
-                self.emit(*s.transfer, reply, Some(cause), cx);
+                self.emit(*s.transfer, s.reply, cx);
             } else {
                 i += 1;
             }
@@ -598,8 +611,13 @@ impl Session {
         let noticed = cx.now;
         cx.now = self.last.max(self.start).min(noticed);
         self.settle(true, cx);
-        while let Some(p) = self.pending.pop_front() {
-            self.finish_pending(p, None, None, cx);
+        while let Some(mut p) = self.pending.pop_front() {
+            // A reply held for a transfer with an ABOR behind it is the transfer's.
+            let held = match &mut p.kind {
+                PendingKind::Transfer(t) => t.held.take(),
+                _ => None,
+            };
+            self.finish_pending(p, held, cx);
         }
         self.settle(true, cx);
         let ch = self.channel.take();

@@ -36,6 +36,8 @@ pub struct Transfer {
     pub announced_size: Option<u64>,
     /// The client sent ABOR while this transfer was in progress.
     pub abor_at: Option<Timestamp>,
+    /// A final reply that may be this transfer's or the ABOR's behind it.
+    pub held: Option<FinalReply>,
 }
 
 impl Transfer {
@@ -49,6 +51,7 @@ impl Transfer {
             replies: Vec::new(),
             announced_size: None,
             abor_at: None,
+            held: None,
         }
     }
 
@@ -136,42 +139,51 @@ impl DataConn {
     }
 }
 
-/// What a 426 can be attributed to right now.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Attribution {
-    Decided(AbortCause),
-    /// The data connection is open and was moving: wait a little for its teardown.
-    WaitForTeardown,
+/// Should the record of a transfer that got its final reply at `now` wait for its data
+/// connection's teardown? Yes while the connection is open and was moving: its last
+/// bytes and its FIN or RST are still to come (pure-ftpd sends 226 before the last
+/// data segment has crossed). An idle open connection is not waited for.
+pub fn await_teardown(now: Timestamp, data: Option<&DataConn>, stall_after: Duration) -> bool {
+    data.is_some_and(|d| {
+        d.first_close.is_none() && !d.ended && now.since(d.last_progress) < stall_after
+    })
 }
 
-/// Attribute a 426 received at `now`. `abor` is set when the client sent ABOR during
-/// the transfer; `data` is the transfer's data connection, if one was seen.
+/// Attribute a 426 received at `reply_at`, from what is known of the data connection
+/// now. `abor` is set when the client sent ABOR during the transfer.
+///
+/// A teardown that followed `stall_after` without progress is `stalled`: the client
+/// (or server) only gave up on a connection that had stopped moving, which points at
+/// the network, not at a user's cancel.
 pub fn attribute_abort(
-    now: Timestamp,
+    reply_at: Timestamp,
     abor: bool,
     data: Option<&DataConn>,
     stall_after: Duration,
-) -> Attribution {
+) -> AbortCause {
     if abor {
-        return Attribution::Decided(AbortCause::Abor);
+        return AbortCause::Abor;
     }
     let Some(d) = data else {
-        return Attribution::Decided(AbortCause::NoDataConnection);
+        return AbortCause::NoDataConnection;
     };
-    if let Some(close) = &d.first_close {
-        return Attribution::Decided(AbortCause::from_close(close));
+    let idle_until = match &d.first_close {
+        Some(close) => close.at,
+        None if d.ended => return AbortCause::Unknown,
+        None => reply_at,
+    };
+    if idle_until.since(d.last_progress) >= stall_after {
+        return AbortCause::Stalled;
     }
-    if d.ended {
-        // Gone from the table without a FIN or RST in the capture (timeout, eviction).
-        return Attribution::Decided(AbortCause::Unknown);
+    match &d.first_close {
+        Some(close) => AbortCause::from_close(close),
+        // Waited for a teardown that did not come while the connection kept moving.
+        None => AbortCause::Unknown,
     }
-    if now.since(d.last_progress) >= stall_after {
-        return Attribution::Decided(AbortCause::Stalled);
-    }
-    Attribution::WaitForTeardown
 }
 
 /// The parts of a final reply a record needs.
+#[derive(Debug, Clone)]
 pub struct FinalReply {
     pub code: Option<ReplyCode>,
     pub text: Option<String>,
@@ -304,35 +316,66 @@ mod tests {
     #[test]
     fn attribution_order() {
         let mut d = conn();
+        d.progress(ts(4), Side::Responder, 10);
         d.close(ts(5), Side::Responder, CloseHow::Fin);
         // ABOR wins over the teardown it caused.
         assert_eq!(
             attribute_abort(ts(6), true, Some(&d), STALL),
-            Attribution::Decided(AbortCause::Abor)
+            AbortCause::Abor
         );
         assert_eq!(
             attribute_abort(ts(6), false, Some(&d), STALL),
-            Attribution::Decided(AbortCause::ServerClosed)
+            AbortCause::ServerClosed
         );
         assert_eq!(
             attribute_abort(ts(6), false, None, STALL),
-            Attribution::Decided(AbortCause::NoDataConnection)
+            AbortCause::NoDataConnection
         );
         let mut open = conn();
         open.progress(ts(100), Side::Responder, 10);
+        // Open and moving when the 426 came, no teardown after waiting.
         assert_eq!(
             attribute_abort(ts(200), false, Some(&open), STALL),
-            Attribution::WaitForTeardown
+            AbortCause::Unknown
         );
         assert_eq!(
             attribute_abort(ts(5100), false, Some(&open), STALL),
-            Attribution::Decided(AbortCause::Stalled)
+            AbortCause::Stalled
         );
         open.ended = true;
         assert_eq!(
             attribute_abort(ts(200), false, Some(&open), STALL),
-            Attribution::Decided(AbortCause::Unknown)
+            AbortCause::Unknown
         );
+    }
+
+    #[test]
+    fn a_reset_after_a_long_stall_is_a_stall() {
+        let mut d = conn();
+        d.progress(ts(1000), Side::Responder, 10);
+        d.close(ts(30_000), Side::Initiator, CloseHow::Rst);
+        assert_eq!(
+            attribute_abort(ts(30_001), false, Some(&d), STALL),
+            AbortCause::Stalled
+        );
+        let mut quick = conn();
+        quick.progress(ts(1000), Side::Responder, 10);
+        quick.close(ts(1001), Side::Initiator, CloseHow::Rst);
+        assert_eq!(
+            attribute_abort(ts(1002), false, Some(&quick), STALL),
+            AbortCause::ClientReset
+        );
+    }
+
+    #[test]
+    fn waiting_for_teardown_only_while_open_and_moving() {
+        let mut d = conn();
+        d.progress(ts(100), Side::Responder, 10);
+        assert!(await_teardown(ts(200), Some(&d), STALL));
+        assert!(!await_teardown(ts(5100), Some(&d), STALL));
+        assert!(!await_teardown(ts(200), None, STALL));
+        d.close(ts(150), Side::Responder, CloseHow::Fin);
+        assert!(!await_teardown(ts(200), Some(&d), STALL));
     }
 
     #[test]

@@ -78,6 +78,11 @@ impl Capture {
         self.write_pcap(Vec::new())
             .expect("writing to a Vec cannot fail")
     }
+
+    /// Hand over the frames built so far (for writers that stream large captures).
+    pub fn take_frames(&mut self) -> Vec<(Timestamp, Vec<u8>)> {
+        std::mem::take(&mut self.frames)
+    }
 }
 
 /// One TCP connection: `a` opened it, `b` accepted it.

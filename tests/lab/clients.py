@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""FTP clients for the lab: Python ftplib sessions, and a raw client that ends data
+connections the ways real clients and networks do (reset with SO_LINGER 0, ABOR with
+and without Telnet urgent bytes, a silently black-holed data path).
+
+usage: clients.py SCENARIO SERVER_ADDRESS
+Every scenario is bounded in time (socket timeouts) and in bytes.
+"""
+import ftplib
+import io
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+USER, PASSWORD = "ftplab", "labpass"
+TIMEOUT = 20
+
+
+class Control:
+    """A control connection that speaks just enough FTP."""
+
+    def __init__(self, host):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.host = host
+        self.sock = socket.create_connection((host, 21), timeout=TIMEOUT)
+        self.family = family
+        self.buf = b""
+        self.reply()  # greeting
+
+    def send(self, line: bytes, oob_prefix: bytes = b""):
+        if oob_prefix:
+            # BSD abort: Telnet IP, then IAC DM as urgent data (RFC 959 §4.1.3).
+            self.sock.sendall(oob_prefix[:-1])
+            self.sock.send(oob_prefix[-1:], socket.MSG_OOB)
+        self.sock.sendall(line + b"\r\n")
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise EOFError("control connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("latin-1")
+
+    def reply(self, timeout=TIMEOUT):
+        self.sock.settimeout(timeout)
+        first = self.line()
+        code = first[:3]
+        if first[3:4] == "-":
+            while True:
+                l = self.line()
+                if l[:3] == code and l[3:4] == " ":
+                    break
+        print(f"  <- {first}", flush=True)
+        return int(code), first
+
+    def cmd(self, text, timeout=TIMEOUT):
+        print(f"  -> {text if not text.startswith('PASS') else 'PASS ****'}", flush=True)
+        self.send(text.encode())
+        return self.reply(timeout)
+
+    def login(self):
+        self.cmd(f"USER {USER}")
+        self.cmd(f"PASS {PASSWORD}")
+        self.cmd("TYPE I")
+
+    def passive(self):
+        if self.family == socket.AF_INET6:
+            _, text = self.cmd("EPSV")
+            port = int(text.split("(")[1].strip(")").strip("|"))
+            return (self.host, port)
+        _, text = self.cmd("PASV")
+        nums = [int(x) for x in text.split("(")[1].split(")")[0].split(",")]
+        return (".".join(map(str, nums[:4])), nums[4] * 256 + nums[5])
+
+    def data_socket(self, rcvbuf=None):
+        addr = self.passive()
+        s = socket.socket(self.family, socket.SOCK_STREAM)
+        if rcvbuf:
+            # A small window keeps the capture small while the server still blocks.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(TIMEOUT)
+        s.connect(addr)
+        return s
+
+    def quit(self):
+        try:
+            self.cmd("QUIT", timeout=5)
+        except (EOFError, OSError) as e:
+            print(f"  (quit: {e})")
+        self.sock.close()
+
+
+def reset(sock):
+    """Close with SO_LINGER 0: the kernel sends RST instead of FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def replies_until_final(c, timeout=TIMEOUT):
+    """Read replies until one that is not 1yz, or until the server goes quiet."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            code, _ = c.reply(timeout=max(0.5, deadline - time.time()))
+        except (socket.timeout, TimeoutError):
+            print("  (no more replies)")
+            return None
+        if code >= 200:
+            return code
+    return None
+
+
+def reset_retr(host):
+    c = Control(host)
+    c.login()
+    d = c.data_socket(rcvbuf=16384)
+    c.cmd("RETR big.bin")
+    got = 0
+    while got < 32768:
+        got += len(d.recv(4096))
+    reset(d)
+    replies_until_final(c, timeout=5)
+    c.quit()
+
+
+def reset_stor(host):
+    c = Control(host)
+    c.login()
+    d = c.data_socket()
+    c.cmd("STOR upload/reset.bin")
+    d.sendall(b"x" * 65536)
+    time.sleep(0.2)
+    reset(d)
+    replies_until_final(c, timeout=5)
+    c.quit()
+
+
+def abor(host, bsd):
+    c = Control(host)
+    c.login()
+    d = c.data_socket(rcvbuf=16384)
+    c.cmd("RETR big.bin")
+    got = 0
+    while got < 32768:
+        got += len(d.recv(4096))
+    print("  -> ABOR" + (" (IAC IP, IAC DM urgent)" if bsd else ""), flush=True)
+    c.send(b"ABOR", oob_prefix=b"\xff\xf4\xff\xf2" if bsd else b"")
+    # Read on for a moment as real clients do (a server that handles ABOR at once
+    # closes the data connection itself), then close: with unread data that is a RST.
+    d.settimeout(0.2)
+    deadline, drained = time.time() + 0.5, 0
+    try:
+        while time.time() < deadline and drained < 262144:
+            chunk = d.recv(65536)
+            if not chunk:
+                print("  (server closed the data connection)")
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
+    d.close()
+    replies_until_final(c, timeout=5)  # 426 (or 226)
+    replies_until_final(c, timeout=2)  # 226/225 for the ABOR itself
+    c.quit()
+
+
+def stall(host):
+    """The data path goes silent mid-transfer (a firewall dropping it)."""
+    c = Control(host)
+    c.login()
+    d = c.data_socket(rcvbuf=16384)
+    port = d.getpeername()[1]
+    c.cmd("RETR big.bin")
+    got = 0
+    while got < 32768:
+        got += len(d.recv(4096))
+    rules = [
+        ["-A", "INPUT", "-p", "tcp", "--sport", str(port), "-j", "DROP"],
+        ["-A", "OUTPUT", "-p", "tcp", "--dport", str(port), "-j", "DROP"],
+    ]
+    for r in rules:
+        subprocess.run(["iptables"] + r, check=True)
+    try:
+        replies_until_final(c, timeout=25)
+    finally:
+        for r in rules:
+            subprocess.run(["iptables", "-D"] + r[1:], check=True)
+    reset(d)
+    c.quit()
+
+
+def with_ftplib(host):
+    f = ftplib.FTP()
+    f.connect(host, 21, timeout=TIMEOUT)
+    f.login(USER, PASSWORD)
+    f.voidcmd("TYPE I")
+    f.retrbinary("RETR small.bin", lambda b: None)
+    f.nlst()
+    f.storbinary("STOR upload/ftplib.bin", io.BytesIO(b"u" * 40000))
+    try:
+        list(f.mlsd())
+    except ftplib.error_perm as e:
+        print(f"  (MLSD: {e})")
+    # ftplib's abort(): Telnet IP + DM urgent, then ABOR, mid-download.
+    conn = f.transfercmd("RETR big.bin")
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    got = 0
+    while got < 32768:
+        got += len(conn.recv(4096))
+    # As ftplib's own retrbinary does on an error: close the data socket (a reset,
+    # since data is unread), then abort(), which sends IAC IP, IAC DM (urgent), ABOR.
+    conn.close()
+    f.sock.settimeout(5)
+    for step in ("abort", "getresp"):
+        try:
+            print(f"  {step}() ->", getattr(f, step)())
+        except ftplib.all_errors as e:
+            print(f"  {step}() raised: {e}")
+    try:
+        f.quit()
+    except ftplib.all_errors as e:
+        print(f"  quit: {e}")
+
+
+SCENARIOS = {
+    "ftplib": with_ftplib,
+    "reset-retr": reset_retr,
+    "reset-stor": reset_stor,
+    "abor": lambda h: abor(h, bsd=False),
+    "abor-bsd": lambda h: abor(h, bsd=True),
+    "stall": stall,
+}
+
+if __name__ == "__main__":
+    name, host = sys.argv[1], sys.argv[2]
+    print(f"scenario {name} against {host}", flush=True)
+    SCENARIOS[name](host)

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The FTP test lab: two network namespaces joined by a veth pair, real FTP servers
+# from Debian in one, real clients in the other. Sourced by record.sh (captures
+# committed under tests/data/) and by the live end-to-end test.
+#
+# Addresses: server 10.77.0.1 / fd77::1 (namespace ftpw-s, interface fws0),
+#            client 10.77.0.2 / fd77::2 (namespace ftpw-c, interface fwc0).
+# Traffic stays inside these namespaces.
+
+LAB_S=${LAB_S:-ftpw-s}
+LAB_C=${LAB_C:-ftpw-c}
+LAB_DIR=${LAB_DIR:-/tmp/ftplab}
+LAB_ROOT=${LAB_ROOT:-/opt/ftplab/root}   # proftpd and pure-ftpd unpacked here
+LAB_USER=ftplab
+LAB_PASS=labpass
+SRV4=10.77.0.1
+CLI4=10.77.0.2
+SRV6=fd77::1
+CLI6=fd77::2
+
+in_s() { ip netns exec "$LAB_S" "$@"; }
+in_c() { ip netns exec "$LAB_C" "$@"; }
+
+# Debian packages the lab needs. Every Debian FTP server conflicts with the others
+# (Provides/Conflicts: ftp-server), so vsftpd is installed and the other two are
+# unpacked under $LAB_ROOT. A policy-rc.d keeps packaged services from starting.
+lab_install() {
+    local need=()
+    for p in vsftpd lftp curl tcpdump iproute2 ethtool iptables python3 \
+             libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3; do
+        dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+    done
+    if [ ${#need[@]} -gt 0 ]; then
+        local had_policy=0
+        [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+        [ $had_policy = 1 ] || printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+        [ $had_policy = 1 ] || rm -f /usr/sbin/policy-rc.d
+    fi
+    if [ ! -x "$LAB_ROOT/usr/sbin/proftpd" ] || [ ! -x "$LAB_ROOT/usr/sbin/pure-ftpd" ]; then
+        local dl; dl=$(mktemp -d)
+        (cd "$dl" && apt-get download -qq proftpd-core pure-ftpd >/dev/null 2>&1)
+        mkdir -p "$LAB_ROOT"
+        for d in "$dl"/*.deb; do dpkg -x "$d" "$LAB_ROOT"; done
+        rm -rf "$dl"
+    fi
+    id "$LAB_USER" >/dev/null 2>&1 || useradd -M -d /srv/ftplab -s /bin/bash "$LAB_USER"
+    echo "$LAB_USER:$LAB_PASS" | chpasswd
+    mkdir -p /srv/ftplab/upload /var/run/vsftpd/empty
+    [ -f /srv/ftplab/small.bin ] || head -c 65536 /dev/urandom > /srv/ftplab/small.bin
+    [ -f /srv/ftplab/big.bin ] || truncate -s 64M /srv/ftplab/big.bin
+    chown -R "$LAB_USER:$LAB_USER" /srv/ftplab
+}
+
+lab_up() {
+    lab_down
+    ip netns add "$LAB_S"
+    ip netns add "$LAB_C"
+    ip link add fws0 netns "$LAB_S" type veth peer name fwc0 netns "$LAB_C"
+    in_s ip addr add "$SRV4/24" dev fws0
+    in_c ip addr add "$CLI4/24" dev fwc0
+    in_s ip -6 addr add "$SRV6/64" dev fws0 nodad
+    in_c ip -6 addr add "$CLI6/64" dev fwc0 nodad
+    for ns in "$LAB_S" "$LAB_C"; do
+        ip netns exec "$ns" ip link set lo up
+    done
+    in_s ip link set fws0 up
+    in_c ip link set fwc0 up
+    # Wire-sized segments in the capture, not 64 KiB offload aggregates.
+    in_s ethtool -K fws0 tso off gso off gro off >/dev/null 2>&1 || true
+    in_c ethtool -K fwc0 tso off gso off gro off >/dev/null 2>&1 || true
+    # Small client receive windows: a transfer the client abandons leaves little on
+    # the wire, so the recorded captures stay small. (Namespace-local sysctl.)
+    in_c sysctl -qw net.ipv4.tcp_rmem="4096 16384 32768"
+    mkdir -p "$LAB_DIR"
+}
+
+lab_down() {
+    lab_stop_server
+    ip netns del "$LAB_S" 2>/dev/null || true
+    ip netns del "$LAB_C" 2>/dev/null || true
+}
+
+# Start one server in the server namespace, in the foreground of a background job.
+lab_start_server() {
+    local name=$1
+    mkdir -p "$LAB_DIR"
+    case "$name" in
+    vsftpd)
+        cat > "$LAB_DIR/vsftpd.conf" <<CONF
+listen=NO
+listen_ipv6=YES
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_root=/srv/ftplab
+pam_service_name=vsftpd
+secure_chroot_dir=/var/run/vsftpd/empty
+seccomp_sandbox=NO
+pasv_min_port=40000
+pasv_max_port=40100
+connect_from_port_20=YES
+data_connection_timeout=8
+xferlog_enable=NO
+CONF
+        in_s vsftpd "$LAB_DIR/vsftpd.conf" &
+        ;;
+    proftpd)
+        cat > "$LAB_DIR/proftpd.conf" <<CONF
+ServerName "ftpwatch lab"
+ServerType standalone
+DefaultServer on
+Port 21
+UseIPv6 on
+User $LAB_USER
+Group $LAB_USER
+DefaultRoot ~
+RequireValidShell off
+AuthOrder mod_auth_unix.c
+PassivePorts 40000 40100
+AllowOverwrite on
+TimeoutStalled 8
+UseReverseDNS off
+WtmpLog off
+ScoreboardFile $LAB_DIR/proftpd.scoreboard
+PidFile $LAB_DIR/proftpd.pid
+DelayTable none
+CONF
+        in_s "$LAB_ROOT/usr/sbin/proftpd" -n -q -c "$LAB_DIR/proftpd.conf" &
+        ;;
+    pure-ftpd)
+        in_s "$LAB_ROOT/usr/sbin/pure-ftpd" -l unix -E -A -p 40000:40100 -H &
+        ;;
+    *) echo "lab: unknown server $name" >&2; return 1 ;;
+    esac
+    echo $! > "$LAB_DIR/server.pid"
+    # Ready when port 21 accepts connections (at most 10 s).
+    for _ in $(seq 1 100); do
+        if in_c bash -c "exec 3<>/dev/tcp/$SRV4/21" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "lab: $name did not start" >&2
+    return 1
+}
+
+lab_stop_server() {
+    # Every process in the server namespace is a server of ours (servers rename their
+    # processes, so killing by name is unreliable).
+    local pids
+    pids=$(ip netns pids "$LAB_S" 2>/dev/null || true)
+    [ -n "$pids" ] && kill $pids 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        [ -z "$(ip netns pids "$LAB_S" 2>/dev/null)" ] && break
+        sleep 0.1
+    done
+    pids=$(ip netns pids "$LAB_S" 2>/dev/null || true)
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    rm -f "$LAB_DIR/server.pid"
+}
