@@ -107,9 +107,13 @@ fn transfer_line(t: &TransferRecord) -> String {
         Some(s) => format!("{bytes}/{s} B"),
         None => format!("{bytes} B"),
     };
-    let lag = t
-        .teardown_to_reply_seconds
-        .map_or("-".to_string(), |l| format!("{l:.3}s"));
+    let lag = t.teardown_to_reply_seconds.map_or("-".to_string(), |l| {
+        if l.abs() < 1.0 {
+            format!("{:.1}ms", l * 1e3)
+        } else {
+            format!("{l:.3}s")
+        }
+    });
     let reply = match (t.final_code, &t.final_text) {
         (Some(c), Some(text)) => format!("{c} {text}"),
         (Some(c), None) => c.to_string(),
