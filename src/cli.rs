@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Analyse capture files (pcap or pcapng; `-` reads standard input) as one timeline.
     Read(ReadArgs),
+    /// Capture on network interfaces and serve Prometheus metrics (needs CAP_NET_RAW).
+    Live(LiveArgs),
     /// Explain an FTP reply code: its class, meaning, when you see it, what to do.
     Explain {
         /// A three-digit reply code, e.g. 426.
@@ -85,10 +87,40 @@ pub struct ReadArgs {
     pub analysis: AnalysisArgs,
 }
 
+/// The default metrics port: outside 9100-9999 (the Prometheus exporters' range, fully
+/// allocated) and below the ephemeral ports.
+pub const DEFAULT_LISTEN: &str = "[::]:10426";
+
+#[derive(Args, Debug)]
+pub struct LiveArgs {
+    /// Interface to capture on; repeat for several. A packet seen on two interfaces
+    /// (forwarded by a gateway) is counted once.
+    #[arg(short = 'i', long = "interface", default_value = "lo")]
+    pub interfaces: Vec<String>,
+    /// Address for the HTTP server (/metrics, /, /healthz).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// Write the event log (JSON lines, as `read --json`) here; `-` for standard output.
+    #[arg(long)]
+    pub events: Option<String>,
+    /// Capture threads per interface (PACKET_FANOUT); analysis stays one thread.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Do not put the interfaces in promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Play a capture file (or `-`) in as if it were an interface (testing, demos).
+    #[arg(long, hide = true)]
+    pub replay: Option<String>,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Read(args) => crate::read::run(&args),
+        Command::Live(args) => crate::live::run(&args),
         Command::Explain { code } => match crate::explain::explain(&code) {
             Ok(text) => {
                 print!("{text}");

@@ -41,11 +41,13 @@ impl<R: Read> FileSource<R> {
     }
 }
 
-impl FileSource<Box<dyn Read>> {
+impl FileSource<Box<dyn Read + Send>> {
     /// Open a path, or standard input for `-`.
     pub fn open(path: &str) -> Result<Self, CaptureError> {
-        let input: Box<dyn Read> = if path == "-" {
-            Box::new(std::io::stdin().lock())
+        let input: Box<dyn Read + Send> = if path == "-" {
+            // Not locked: a locked handle cannot move to a capture thread. Reads are
+            // 1 MiB at a time, so the per-read lock costs nothing.
+            Box::new(std::io::stdin())
         } else {
             let f = File::open(path).map_err(|e| CaptureError::new(0, ErrorKind::Open(e)))?;
             Box::new(f)

@@ -4,6 +4,7 @@
 pub mod bytes;
 pub mod error;
 pub mod file;
+pub mod live;
 pub mod pcap;
 pub mod pcapng;
 pub mod writer;

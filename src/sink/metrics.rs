@@ -43,6 +43,8 @@ const END_REASONS: [EndReason; 6] = [
     EndReason::CaptureEnd,
 ];
 
+/// Cheap to clone: every field is a handle onto the same registry.
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     // What is seen on the wire.

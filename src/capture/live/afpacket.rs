@@ -1,0 +1,427 @@
+//! The AF_PACKET socket ftpwatch opens itself before handing it to pnet: pnet's own
+//! defaults lose data silently (a 4096-byte read buffer truncates frames, the default
+//! socket buffer overflows in bursts, and it reads no drop counters). Here the socket
+//! gets a large receive buffer and a kernel filter that passes only TCP, and its
+//! PACKET_STATISTICS are read into ftpwatch's drop counter.
+//!
+//! This is one of the two places with `unsafe` (the other is nowhere: the rest of the
+//! crate has none): every block is a plain libc call on a file descriptor this module
+//! owns, with pointers to locals that outlive the call.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+// Linux UAPI values (<linux/if_packet.h>, <asm-generic/socket.h>); stable kernel ABI.
+const SOL_PACKET: libc::c_int = 263;
+const PACKET_STATISTICS: libc::c_int = 6;
+const PACKET_OUTGOING: u32 = 4;
+const SO_RCVBUFFORCE: libc::c_int = 33;
+const SO_ATTACH_FILTER: libc::c_int = 26;
+
+#[repr(C)]
+#[derive(Default)]
+struct TpacketStats {
+    tp_packets: u32,
+    tp_drops: u32,
+}
+
+/// How the frames on the interface start.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Ethernet,
+    /// No link header: IPv4 or IPv6 from the first byte (tun, ipip, gre).
+    RawIp,
+}
+
+/// An unbound AF_PACKET socket that receives nothing until it is bound (protocol 0),
+/// so no packet of another interface slips in before the bind.
+pub struct PacketSocket {
+    fd: OwnedFd,
+    /// The receive buffer the kernel granted, in bytes.
+    pub rcvbuf: usize,
+    /// Whether SO_RCVBUFFORCE was allowed (CAP_NET_ADMIN), or the buffer is capped by
+    /// net.core.rmem_max.
+    pub rcvbuf_forced: bool,
+}
+
+impl PacketSocket {
+    pub fn open(framing: Framing, drop_outgoing: bool, rcvbuf: usize) -> io::Result<Self> {
+        // SAFETY: socket(2) takes no pointers; the result is checked before use.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a new, valid descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let size = rcvbuf.min(i32::MAX as usize) as libc::c_int;
+        let rcvbuf_forced =
+            setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, SO_RCVBUFFORCE, size).is_ok();
+        if !rcvbuf_forced {
+            setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, size)?;
+        }
+        let granted = getsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize;
+        let mut program = tcp_filter(framing, drop_outgoing);
+        let prog = libc::sock_fprog {
+            len: program.len() as u16,
+            filter: program.as_mut_ptr(),
+        };
+        // SAFETY: `prog` points at `program`, which lives until after the call; the
+        // kernel copies the program during the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_ATTACH_FILTER,
+                (&prog as *const libc::sock_fprog).cast(),
+                mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PacketSocket {
+            fd,
+            rcvbuf: granted,
+            rcvbuf_forced,
+        })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Give the descriptor away (to pnet, which closes it when its channel drops).
+    pub fn into_raw_fd(self) -> RawFd {
+        std::os::fd::IntoRawFd::into_raw_fd(self.fd)
+    }
+}
+
+/// Packets received and dropped by the kernel since the last call (reading resets the
+/// kernel's counters).
+pub fn take_statistics(fd: RawFd) -> io::Result<(u64, u64)> {
+    let mut st = TpacketStats::default();
+    let mut len = mem::size_of::<TpacketStats>() as libc::socklen_t;
+    // SAFETY: `st` and `len` are locals valid for the call; the kernel writes at most
+    // `len` bytes into `st`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            SOL_PACKET,
+            PACKET_STATISTICS,
+            (&mut st as *mut TpacketStats).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.tp_packets as u64, st.tp_drops as u64))
+}
+
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `v` is a local c_int valid for the call; its size is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are locals valid for the call; the kernel writes one c_int.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
+}
+
+// Classic BPF opcodes (<linux/filter.h>).
+const LD_W_ABS: u16 = 0x20;
+const LD_H_ABS: u16 = 0x28;
+const LD_B_ABS: u16 = 0x30;
+const ALU_AND_K: u16 = 0x54;
+const JEQ_K: u16 = 0x15;
+const RET_K: u16 = 0x06;
+
+/// Accept everything up to this many bytes (the whole frame).
+const SNAP: u32 = 262_144;
+/// The ancillary "packet type" load (SKF_AD_OFF + SKF_AD_PKTTYPE).
+const AD_PKTTYPE: u32 = (-0x1000i32 + 4) as u32;
+
+/// A classic BPF program with symbolic jump targets, resolved by `finish`.
+struct Asm {
+    code: Vec<(u16, u32, Option<&'static str>, Option<&'static str>)>,
+    labels: Vec<(&'static str, usize)>,
+}
+
+impl Asm {
+    fn new() -> Self {
+        Asm {
+            code: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+    fn label(&mut self, name: &'static str) {
+        self.labels.push((name, self.code.len()));
+    }
+    fn op(&mut self, code: u16, k: u32) {
+        self.code.push((code, k, None, None));
+    }
+    /// Jump to `target` when A == k, else fall through.
+    fn jeq(&mut self, k: u32, target: &'static str) {
+        self.code.push((JEQ_K, k, Some(target), None));
+    }
+    fn finish(self) -> Vec<libc::sock_filter> {
+        let find = |name: &str| {
+            self.labels
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, at)| *at)
+                .expect("label defined")
+        };
+        self.code
+            .iter()
+            .enumerate()
+            .map(|(i, &(code, k, jt, jf))| {
+                let off = |t: Option<&str>| {
+                    t.map_or(0, |t| {
+                        let d = find(t) - (i + 1);
+                        u8::try_from(d).expect("forward jump within 255")
+                    })
+                };
+                libc::sock_filter {
+                    code,
+                    jt: off(jt),
+                    jf: off(jf),
+                    k,
+                }
+            })
+            .collect()
+    }
+}
+
+/// IPv6 next-header values that are TCP, or extension headers that may lead to it
+/// (hop-by-hop, routing, fragment, destination options): the decoder walks those.
+const V6_MAYBE_TCP: [u32; 5] = [6, 0, 43, 44, 60];
+
+/// A kernel filter that passes TCP over IPv4 and IPv6, on Ethernet with or without one
+/// VLAN tag, or on raw-IP links. With `drop_outgoing`, a packet's outgoing copy is
+/// dropped (on loopback every packet is also received as incoming).
+pub fn tcp_filter(framing: Framing, drop_outgoing: bool) -> Vec<libc::sock_filter> {
+    let mut a = Asm::new();
+    if drop_outgoing {
+        a.op(LD_W_ABS, AD_PKTTYPE);
+        a.jeq(PACKET_OUTGOING, "drop");
+    }
+    match framing {
+        Framing::Ethernet => {
+            a.op(LD_H_ABS, 12);
+            a.jeq(0x8100, "tagged");
+            a.jeq(0x0800, "v4");
+            a.jeq(0x86dd, "v6");
+            a.op(RET_K, 0);
+            a.label("tagged");
+            a.op(LD_H_ABS, 16);
+            a.jeq(0x0800, "v4t");
+            a.jeq(0x86dd, "v6t");
+            a.op(RET_K, 0);
+            for (label, proto_at, v6) in [
+                ("v4", 14 + 9, false),
+                ("v6", 14 + 6, true),
+                ("v4t", 18 + 9, false),
+                ("v6t", 18 + 6, true),
+            ] {
+                a.label(label);
+                a.op(LD_B_ABS, proto_at);
+                if v6 {
+                    for nh in V6_MAYBE_TCP {
+                        a.jeq(nh, "accept");
+                    }
+                } else {
+                    a.jeq(6, "accept");
+                }
+                a.op(RET_K, 0);
+            }
+        }
+        Framing::RawIp => {
+            a.op(LD_B_ABS, 0);
+            a.op(ALU_AND_K, 0xf0);
+            a.jeq(0x40, "v4");
+            a.jeq(0x60, "v6");
+            a.op(RET_K, 0);
+            a.label("v4");
+            a.op(LD_B_ABS, 9);
+            a.jeq(6, "accept");
+            a.op(RET_K, 0);
+            a.label("v6");
+            a.op(LD_B_ABS, 6);
+            for nh in V6_MAYBE_TCP {
+                a.jeq(nh, "accept");
+            }
+            a.op(RET_K, 0);
+        }
+    }
+    a.label("accept");
+    a.op(RET_K, SNAP);
+    a.label("drop");
+    a.op(RET_K, 0);
+    a.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+    use crate::synth::frame::{Link, tcp_frame, tcp_ip};
+
+    /// Run a classic BPF program over a packet: the accepted length (0 = dropped).
+    /// Implements just the opcodes `tcp_filter` emits.
+    fn run(prog: &[libc::sock_filter], pkt: &[u8], pkttype: u32) -> u32 {
+        let mut a: u32 = 0;
+        let mut pc = 0;
+        let load = |at: usize, n: usize| -> Option<u32> {
+            let b = pkt.get(at..at + n)?;
+            Some(b.iter().fold(0u32, |acc, &x| (acc << 8) | x as u32))
+        };
+        loop {
+            let i = &prog[pc];
+            pc += 1;
+            match i.code {
+                LD_W_ABS if i.k == AD_PKTTYPE => a = pkttype,
+                LD_W_ABS => match load(i.k as usize, 4) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                LD_H_ABS => match load(i.k as usize, 2) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                LD_B_ABS => match load(i.k as usize, 1) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                ALU_AND_K => a &= i.k,
+                JEQ_K => pc += if a == i.k { i.jt } else { i.jf } as usize,
+                RET_K => return i.k,
+                other => panic!("opcode {other:#x} not emitted by tcp_filter"),
+            }
+        }
+    }
+
+    fn sa(s: &str) -> std::net::SocketAddr {
+        s.parse().unwrap()
+    }
+
+    const ACK: TcpFlags = TcpFlags::new(TcpFlags::ACK);
+
+    #[test]
+    fn ethernet_filter_passes_tcp_only() {
+        let prog = tcp_filter(Framing::Ethernet, false);
+        for link in [Link::Ethernet, Link::Vlan(7)] {
+            for (s, d) in [("10.0.0.1:1", "10.0.0.2:21"), ("[::1]:1", "[::2]:21")] {
+                let f = tcp_frame(link, sa(s), sa(d), 1, 1, ACK, b"x");
+                assert_eq!(run(&prog, &f, 0), SNAP, "{link:?} {s}");
+            }
+        }
+        let mut udp = Vec::new();
+        etherparse::PacketBuilder::ethernet2([0; 6], [1; 6])
+            .ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(53, 53)
+            .write(&mut udp, b"dns")
+            .unwrap();
+        assert_eq!(run(&prog, &udp, 0), 0);
+        let mut arp = vec![0xff; 12];
+        arp.extend([0x08, 0x06, 0, 1]);
+        assert_eq!(run(&prog, &arp, 0), 0);
+        assert_eq!(
+            run(&prog, &[0u8; 5], 0),
+            0,
+            "short frames are dropped, not read past"
+        );
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_passed_to_the_decoder() {
+        let prog = tcp_filter(Framing::Ethernet, false);
+        let mut f = tcp_frame(
+            Link::Ethernet,
+            sa("[::1]:1"),
+            sa("[::2]:21"),
+            1,
+            1,
+            ACK,
+            b"",
+        );
+        f[14 + 6] = 0; // hop-by-hop first
+        assert_eq!(run(&prog, &f, 0), SNAP);
+        f[14 + 6] = 17; // UDP
+        assert_eq!(run(&prog, &f, 0), 0);
+    }
+
+    #[test]
+    fn outgoing_copies_are_dropped_when_asked() {
+        let f = tcp_frame(
+            Link::Ethernet,
+            sa("10.0.0.1:1"),
+            sa("10.0.0.2:21"),
+            1,
+            1,
+            ACK,
+            b"",
+        );
+        let prog = tcp_filter(Framing::Ethernet, true);
+        assert_eq!(run(&prog, &f, 0), SNAP); // PACKET_HOST
+        assert_eq!(run(&prog, &f, PACKET_OUTGOING), 0);
+        assert_eq!(
+            run(&tcp_filter(Framing::Ethernet, false), &f, PACKET_OUTGOING),
+            SNAP
+        );
+    }
+
+    #[test]
+    fn raw_ip_filter() {
+        let prog = tcp_filter(Framing::RawIp, false);
+        assert_eq!(
+            run(
+                &prog,
+                &tcp_ip(sa("1.1.1.1:1"), sa("2.2.2.2:21"), 1, 1, ACK, b""),
+                0
+            ),
+            SNAP
+        );
+        assert_eq!(
+            run(
+                &prog,
+                &tcp_ip(sa("[::1]:1"), sa("[::2]:21"), 1, 1, ACK, b""),
+                0
+            ),
+            SNAP
+        );
+        assert_eq!(run(&prog, &[0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17], 0), 0);
+    }
+}

@@ -1,0 +1,156 @@
+//! AF_PACKET through pnet: ftpwatch opens the socket (big receive buffer, TCP-only
+//! kernel filter, drop statistics) and pnet binds it, sets promiscuous mode and
+//! fanout, and reads it with a 256 KiB buffer (pnet's default 4 KiB truncates).
+
+use std::io;
+use std::os::fd::RawFd;
+
+use pnet::datalink::{self, Channel, DataLinkReceiver, FanoutOption, FanoutType};
+
+use super::afpacket::{Framing, PacketSocket, take_statistics};
+use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL};
+use crate::capture::LinkType;
+
+#[derive(Debug, Clone)]
+pub struct PnetOpener {
+    pub promiscuous: bool,
+    /// Capture threads per interface; above 1 they share the traffic by PACKET_FANOUT.
+    pub threads: usize,
+    /// Requested socket receive buffer (bytes).
+    pub rcvbuf: usize,
+    pub read_buffer: usize,
+}
+
+impl Default for PnetOpener {
+    fn default() -> Self {
+        PnetOpener {
+            promiscuous: true,
+            threads: 1,
+            rcvbuf: 8 << 20,
+            read_buffer: 256 << 10,
+        }
+    }
+}
+
+/// ARPHRD_* of an interface, from sysfs.
+fn hardware_type(name: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/type"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn framing_of(arphrd: u32) -> Option<(Framing, LinkType)> {
+    match arphrd {
+        // ARPHRD_ETHER, ARPHRD_LOOPBACK (which carries a zeroed Ethernet header).
+        1 | 772 => Some((Framing::Ethernet, LinkType::ETHERNET)),
+        // ARPHRD_NONE (tun), PPP, TUNNEL, TUNNEL6, SIT, IPGRE: IP from the first byte.
+        65534 | 512 | 768 | 769 | 776 | 778 => Some((Framing::RawIp, LinkType::RAW)),
+        _ => None,
+    }
+}
+
+fn is_permission(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+}
+
+impl Opener for PnetOpener {
+    fn open(&self, name: &str, _member: usize) -> Result<Box<dyn LiveCapture>, OpenError> {
+        let iface = datalink::interfaces()
+            .into_iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| OpenError::NoSuchInterface(name.to_string()))?;
+        let arphrd = hardware_type(name).unwrap_or(1);
+        let (framing, link) = framing_of(arphrd).ok_or(OpenError::UnsupportedLink {
+            interface: name.to_string(),
+            arphrd,
+        })?;
+        // On loopback every packet is received twice, as outgoing and as incoming:
+        // the kernel filter keeps only the incoming copy.
+        let loopback = arphrd == 772;
+        let sock = PacketSocket::open(framing, loopback, self.rcvbuf).map_err(|error| {
+            if is_permission(&error) {
+                OpenError::Permission {
+                    interface: name.to_string(),
+                    capability: "CAP_NET_RAW",
+                    what: "to open an AF_PACKET socket",
+                }
+            } else {
+                OpenError::Io {
+                    interface: name.to_string(),
+                    error,
+                }
+            }
+        })?;
+        let fd = sock.raw_fd();
+        let fanout = (self.threads > 1).then(|| FanoutOption {
+            // Fanout groups are per network namespace: mix in our pid and the
+            // interface so that two ftpwatch processes never share a group.
+            group_id: ((std::process::id() as u16) ^ (iface.index as u16)).wrapping_mul(31),
+            fanout_type: FanoutType::HASH,
+            defrag: true,
+            rollover: false,
+        });
+        let config = datalink::Config {
+            read_buffer_size: self.read_buffer,
+            read_timeout: Some(POLL_INTERVAL),
+            promiscuous: self.promiscuous,
+            socket_fd: Some(sock.into_raw_fd()),
+            linux_fanout: fanout,
+            ..Default::default()
+        };
+        // pnet binds, joins the fanout group and sets promiscuous mode; on failure it
+        // closes the descriptor itself.
+        let rx = match datalink::channel(&iface, config) {
+            Ok(Channel::Ethernet(_tx, rx)) => rx,
+            Ok(_) => {
+                return Err(OpenError::Io {
+                    interface: name.to_string(),
+                    error: io::Error::other("pnet returned a non-Ethernet channel"),
+                });
+            }
+            Err(error) if is_permission(&error) => {
+                return Err(OpenError::Permission {
+                    interface: name.to_string(),
+                    capability: "CAP_NET_ADMIN",
+                    what: "for promiscuous mode; or run with --no-promisc",
+                });
+            }
+            Err(error) => {
+                return Err(OpenError::Io {
+                    interface: name.to_string(),
+                    error,
+                });
+            }
+        };
+        Ok(Box::new(PnetCapture { rx, fd, link }))
+    }
+}
+
+struct PnetCapture {
+    rx: Box<dyn DataLinkReceiver>,
+    /// The socket pnet reads; pnet owns and closes it, we only read its statistics.
+    fd: RawFd,
+    link: LinkType,
+}
+
+impl LiveCapture for PnetCapture {
+    fn link_type(&self) -> LinkType {
+        self.link
+    }
+
+    fn next_frame(&mut self) -> io::Result<Option<&[u8]>> {
+        match self.rx.next() {
+            Ok(frame) => Ok(Some(frame)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn take_stats(&mut self) -> io::Result<KernelStats> {
+        let (packets, drops) = take_statistics(self.fd)?;
+        Ok(KernelStats { packets, drops })
+    }
+}

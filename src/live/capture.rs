@@ -1,0 +1,148 @@
+//! Capture threads: read frames from one capture handle, stamp them with the clock,
+//! and pass them in batches to the analysis thread. An interface that fails is closed,
+//! reported (`ftpwatch_capture_up 0`, `ftpwatch_capture_errors_total`) and reopened
+//! with backoff; the rest of ftpwatch keeps running.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+use crate::capture::LinkType;
+use crate::capture::live::{LiveCapture, Opener};
+use crate::ftp::Timestamp;
+use crate::sink::Metrics;
+
+/// Frames handed over together; small enough to keep latency in milliseconds.
+pub struct Batch {
+    pub link: LinkType,
+    pub frames: Vec<(Timestamp, u32, u32)>,
+    pub data: Vec<u8>,
+}
+
+const BATCH_FRAMES: usize = 256;
+const BATCH_BYTES: usize = 512 << 10;
+/// A batch is handed over at the latest this long after its first frame.
+const BATCH_AGE: Duration = Duration::from_millis(20);
+const STATS_EVERY: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Batch {
+    fn new(link: LinkType) -> Self {
+        Batch {
+            link,
+            frames: Vec::with_capacity(BATCH_FRAMES),
+            data: Vec::with_capacity(BATCH_BYTES),
+        }
+    }
+
+    fn push(&mut self, ts: Timestamp, frame: &[u8]) {
+        self.frames
+            .push((ts, self.data.len() as u32, frame.len() as u32));
+        self.data.extend_from_slice(frame);
+    }
+
+    fn full(&self) -> bool {
+        self.frames.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+    }
+}
+
+pub struct CaptureThread {
+    pub interface: String,
+    pub member: usize,
+    pub opener: Arc<dyn Opener>,
+    pub clock: fn() -> Timestamp,
+    pub metrics: Metrics,
+    pub shutdown: Arc<AtomicBool>,
+    pub tx: SyncSender<Batch>,
+}
+
+impl CaptureThread {
+    /// Run until shutdown. `first` is the handle opened at startup.
+    pub fn run(self, first: Box<dyn LiveCapture>) {
+        let mut cap = Some(first);
+        let mut backoff = Duration::from_secs(1);
+        while !self.shutdown.load(Ordering::Relaxed) {
+            let c = match cap.take() {
+                Some(c) => c,
+                None => match self.opener.open(&self.interface, self.member) {
+                    Ok(c) => {
+                        eprintln!("ftpwatch: capturing on {} again", self.interface);
+                        backoff = Duration::from_secs(1);
+                        c
+                    }
+                    Err(e) => {
+                        self.metrics.capture_error(&self.interface);
+                        eprintln!("ftpwatch: {e}; retrying in {} s", backoff.as_secs());
+                        self.sleep(backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                },
+            };
+            self.metrics.capture_up(&self.interface, true);
+            if let Err(e) = self.pump(c) {
+                self.metrics.capture_up(&self.interface, false);
+                self.metrics.capture_error(&self.interface);
+                eprintln!(
+                    "ftpwatch: capture on {} failed: {e}; reopening",
+                    self.interface
+                );
+            }
+        }
+    }
+
+    /// Sleep up to `d`, waking early for shutdown.
+    fn sleep(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while Instant::now() < until && !self.shutdown.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Read frames until shutdown (Ok) or a capture error (Err).
+    fn pump(&self, mut c: Box<dyn LiveCapture>) -> std::io::Result<()> {
+        let mut batch = Batch::new(c.link_type());
+        let mut batch_started = Instant::now();
+        let mut last_stats = Instant::now();
+        let result = loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            match c.next_frame() {
+                Ok(Some(frame)) => {
+                    if batch.frames.is_empty() {
+                        batch_started = Instant::now();
+                    }
+                    batch.push((self.clock)(), frame);
+                }
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            let idle_or_old = batch_started.elapsed() >= BATCH_AGE;
+            if !batch.frames.is_empty() && (batch.full() || idle_or_old) {
+                let next = Batch::new(c.link_type());
+                if self.tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                    break Ok(()); // the analysis thread is gone: shutting down
+                }
+            }
+            if last_stats.elapsed() >= STATS_EVERY {
+                last_stats = Instant::now();
+                if let Ok(s) = c.take_stats()
+                    && s.drops > 0
+                {
+                    self.metrics.kernel_drops(&self.interface, s.drops);
+                }
+            }
+        };
+        if !batch.frames.is_empty() {
+            let _ = self.tx.send(batch);
+        }
+        if let Ok(s) = c.take_stats()
+            && s.drops > 0
+        {
+            self.metrics.kernel_drops(&self.interface, s.drops);
+        }
+        result
+    }
+}
