@@ -4,6 +4,7 @@
 //! lookup. Control streams are reassembled in order; data streams are only counted.
 //! Time comes from the packets; every bound that is hit is counted.
 
+mod dedup;
 mod expect;
 mod key;
 mod reassembly;
@@ -22,6 +23,7 @@ use crate::ftp::{
     Bound, CloseReason, ConnId, ConnKind, Counters, Eviction, ExpectId, Expectation, Input, Side,
     StreamEvent, Timestamp,
 };
+use dedup::Dedup;
 use expect::Expectations;
 
 type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -43,6 +45,8 @@ pub struct Config {
     pub closed_linger: Duration,
     /// How long an announced data endpoint waits for its connection.
     pub expectation_ttl: Duration,
+    /// The same segment seen again within this is a copy (0 turns the check off).
+    pub duplicate_window: Duration,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             half_open_idle: Duration::from_secs(30),
             closed_linger: Duration::from_secs(10),
             expectation_ttl: Duration::from_secs(120),
+            duplicate_window: Duration::from_millis(10),
         }
     }
 }
@@ -131,6 +136,7 @@ pub struct FlowTable {
     /// announced endpoint, tracked data connection).
     interest: Box<[u32]>,
     timers: BTreeMap<(Timestamp, ConnId), FlowKey>,
+    dedup: Dedup,
     next_conn: u64,
     now: Timestamp,
     next_sweep: Timestamp,
@@ -140,6 +146,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl FlowTable {
     pub fn new(cfg: Config) -> Self {
+        let dedup = Dedup::new(cfg.duplicate_window);
         let mut interest = vec![0u32; 65_536].into_boxed_slice();
         for p in &cfg.control_ports {
             interest[*p as usize] += 1;
@@ -151,6 +158,7 @@ impl FlowTable {
             expectations: Expectations::default(),
             interest,
             timers: BTreeMap::new(),
+            dedup,
             next_conn: 0,
             now: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
@@ -201,6 +209,10 @@ impl FlowTable {
         if self.interest[seg.src.port() as usize] == 0
             && self.interest[seg.dst.port() as usize] == 0
         {
+            return;
+        }
+        if self.dedup.is_copy(ts, seg) {
+            counters.duplicate();
             return;
         }
         let key = FlowKey::new(seg.src, seg.dst);

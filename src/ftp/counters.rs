@@ -73,6 +73,8 @@ pub trait Counters {
     fn gap(&mut self, bytes: u64);
     fn flows_active(&mut self, delta: i64);
     fn flow_evicted(&mut self, why: Eviction);
+    /// A copy of a segment already seen (loopback, or two capture interfaces).
+    fn duplicate(&mut self);
 }
 
 /// Counts nothing: for tests and for callers that only want events.
@@ -91,4 +93,5 @@ impl Counters for NoCounters {
     fn gap(&mut self, _: u64) {}
     fn flows_active(&mut self, _: i64) {}
     fn flow_evicted(&mut self, _: Eviction) {}
+    fn duplicate(&mut self) {}
 }

@@ -76,6 +76,7 @@ pub struct Metrics {
     bounds: IntCounterVec,
     evicted: IntCounterVec,
     flows_active: IntGauge,
+    duplicates: IntCounter,
     kernel_drops: IntCounterVec,
     capture_up: IntGaugeVec,
     interface_errors: IntCounterVec,
@@ -247,6 +248,11 @@ impl Metrics {
                 &["reason"],
             ),
             flows_active: gauge(&r, "ftpwatch_flows_active", "Connections in the table now."),
+            duplicates: counter(
+                &r,
+                "ftpwatch_duplicate_packets_total",
+                "Copies of a segment already seen within 10 ms (loopback, a gateway captured on two interfaces), not analysed twice.",
+            ),
             kernel_drops: counter_vec(
                 &r,
                 "ftpwatch_kernel_drops_total",
@@ -503,6 +509,10 @@ impl Metrics {
             .collect()
     }
 
+    pub fn duplicates_total(&self) -> u64 {
+        self.duplicates.get()
+    }
+
     pub fn tls_sessions_total(&self) -> u64 {
         self.tls_sessions.get()
     }
@@ -569,5 +579,9 @@ impl Counters for Metrics {
 
     fn flow_evicted(&mut self, why: Eviction) {
         self.evicted.with_label_values(&[why.as_str()]).inc();
+    }
+
+    fn duplicate(&mut self) {
+        self.duplicates.inc();
     }
 }

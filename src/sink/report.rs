@@ -220,6 +220,11 @@ impl Report {
             "  truncated by snapshot length: {}",
             metrics.truncated_total()
         );
+        let _ = writeln!(
+            o,
+            "  duplicate copies dropped: {}",
+            metrics.duplicates_total()
+        );
         let _ = writeln!(o, "  reassembly gaps: {gaps} ({gap_bytes} bytes missing)");
         let _ = writeln!(o, "  bounds hit: {}", nonzero(metrics.bounds_hit()));
         let _ = writeln!(o, "  flows evicted: {}", nonzero(metrics.evictions()));
