@@ -8,7 +8,7 @@
 //! tracked port; a collision only means a duplicate goes through, which the connection
 //! table then treats as a retransmission.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use crate::decode::Segment;
@@ -36,17 +36,15 @@ impl Dedup {
         if self.window.is_zero() {
             return false;
         }
-        let mut h = self.hasher.build_hasher();
-        (
+        let key = (
             seg.src,
             seg.dst,
             seg.seq,
             seg.ack,
             seg.flags.bits(),
             seg.wire_len,
-        )
-            .hash(&mut h);
-        let fp = h.finish() | 1; // never 0, the empty slot
+        );
+        let fp = self.hasher.hash_one(key) | 1; // never 0, the empty slot
         let slot = &mut self.slots[fp as usize & (SLOTS - 1)];
         let close = |a: Timestamp, b: Timestamp| a.since(b).max(b.since(a)) <= self.window;
         if slot.0 == fp && close(ts, slot.1) {

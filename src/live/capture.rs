@@ -102,7 +102,7 @@ impl CaptureThread {
 
     /// Read frames until shutdown (Ok) or a capture error (Err).
     fn pump(&self, mut c: Box<dyn LiveCapture>) -> std::io::Result<()> {
-        let mut batch = Batch::new(c.link_type());
+        let mut batch = Batch::new(LinkType::ETHERNET);
         let mut batch_started = Instant::now();
         let mut last_stats = Instant::now();
         let result = loop {
@@ -110,8 +110,16 @@ impl CaptureThread {
                 break Ok(());
             }
             match c.next_frame() {
-                Ok(Some(frame)) => {
+                Ok(Some((link, frame))) => {
+                    if !batch.frames.is_empty() && batch.link != link {
+                        // One link type per batch.
+                        let next = Batch::new(link);
+                        if self.tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                            break Ok(());
+                        }
+                    }
                     if batch.frames.is_empty() {
+                        batch.link = link;
                         batch_started = Instant::now();
                     }
                     batch.push((self.clock)(), frame);
@@ -121,7 +129,7 @@ impl CaptureThread {
             }
             let idle_or_old = batch_started.elapsed() >= BATCH_AGE;
             if !batch.frames.is_empty() && (batch.full() || idle_or_old) {
-                let next = Batch::new(c.link_type());
+                let next = Batch::new(batch.link);
                 if self.tx.send(std::mem::replace(&mut batch, next)).is_err() {
                     break Ok(()); // the analysis thread is gone: shutting down
                 }

@@ -27,9 +27,9 @@ pub struct KernelStats {
 
 /// One capture handle on one interface.
 pub trait LiveCapture: Send {
-    fn link_type(&self) -> LinkType;
-    /// Wait up to `POLL_INTERVAL` for the next frame; `Ok(None)` when none came.
-    fn next_frame(&mut self) -> io::Result<Option<&[u8]>>;
+    /// Wait up to `POLL_INTERVAL` for the next frame and its link type; `Ok(None)`
+    /// when none came.
+    fn next_frame(&mut self) -> io::Result<Option<(LinkType, &[u8])>>;
     /// Kernel counters since the last call.
     fn take_stats(&mut self) -> io::Result<KernelStats>;
 }

@@ -136,13 +136,9 @@ struct PnetCapture {
 }
 
 impl LiveCapture for PnetCapture {
-    fn link_type(&self) -> LinkType {
-        self.link
-    }
-
-    fn next_frame(&mut self) -> io::Result<Option<&[u8]>> {
+    fn next_frame(&mut self) -> io::Result<Option<(LinkType, &[u8])>> {
         match self.rx.next() {
-            Ok(frame) => Ok(Some(frame)),
+            Ok(frame) => Ok(Some((self.link, frame))),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
             Err(e) => Err(e),
