@@ -226,8 +226,20 @@ def with_ftplib(host):
         print(f"  quit: {e}")
 
 
+def ftplib_basic(host):
+    """Passive download, listing and upload with Python's ftplib, then QUIT."""
+    f = ftplib.FTP()
+    f.connect(host, 21, timeout=TIMEOUT)
+    f.login(USER, PASSWORD)
+    f.retrbinary("RETR small.bin", lambda b: None)
+    f.nlst()
+    f.storbinary("STOR upload/ftplib-basic.bin", io.BytesIO(b"u" * 30000))
+    f.quit()
+
+
 SCENARIOS = {
     "ftplib": with_ftplib,
+    "ftplib-basic": ftplib_basic,
     "reset-retr": reset_retr,
     "reset-stor": reset_stor,
     "abor": lambda h: abor(h, bsd=False),

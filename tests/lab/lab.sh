@@ -79,6 +79,9 @@ lab_up() {
 
 lab_down() {
     lab_stop_server
+    local pids
+    pids=$(ip netns pids "$LAB_C" 2>/dev/null || true)
+    [ -n "$pids" ] && kill $pids 2>/dev/null || true
     ip netns del "$LAB_S" 2>/dev/null || true
     ip netns del "$LAB_C" 2>/dev/null || true
 }
@@ -86,6 +89,7 @@ lab_down() {
 # Start one server in the server namespace, in the foreground of a background job.
 lab_start_server() {
     local name=$1
+    lab_stop_server   # one server at a time on port 21
     mkdir -p "$LAB_DIR"
     case "$name" in
     vsftpd)

@@ -141,6 +141,10 @@ impl LiveCapture for PnetCapture {
             Ok(frame) => Ok(Some((self.link, frame))),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            // pnet's wording for POLLERR/POLLHUP without POLLIN on the socket.
+            Err(e) if e.to_string() == "Unexpected poll event" => Err(io::Error::other(
+                "the socket reported an error: the interface went down or away",
+            )),
             Err(e) => Err(e),
         }
     }
