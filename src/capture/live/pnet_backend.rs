@@ -56,7 +56,7 @@ fn is_permission(e: &io::Error) -> bool {
 }
 
 impl Opener for PnetOpener {
-    fn open(&self, name: &str, _member: usize) -> Result<Box<dyn LiveCapture>, OpenError> {
+    fn open(&self, name: &str, member: usize) -> Result<Box<dyn LiveCapture>, OpenError> {
         let iface = datalink::interfaces()
             .into_iter()
             .find(|i| i.name == name)
@@ -83,6 +83,13 @@ impl Opener for PnetOpener {
                 }
             }
         })?;
+        if !sock.rcvbuf_forced && member == 0 {
+            eprintln!(
+                "ftpwatch: without CAP_NET_ADMIN the receive buffer on {name} is {} KiB (net.core.rmem_max), not {} KiB; bursts may be dropped (counted in ftpwatch_kernel_drops_total)",
+                sock.rcvbuf / 1024,
+                self.rcvbuf / 1024
+            );
+        }
         let fd = sock.raw_fd();
         let fanout = (self.threads > 1).then(|| FanoutOption {
             // Fanout groups are per network namespace: mix in our pid and the
