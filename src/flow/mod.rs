@@ -104,6 +104,12 @@ struct Flow {
     dirs: [Direction; 2],
     last_seen: Timestamp,
     state: State,
+    /// Not yet reported to the engine. A control connection is reported once its
+    /// handshake is answered or it carries data, so that a flood of unanswered SYNs
+    /// costs a table entry, not a session.
+    unreported: Option<(ConnKind, bool)>,
+    /// When the first packet was seen (reported as the connection's start).
+    first_seen: Timestamp,
 }
 
 impl Flow {
@@ -136,6 +142,9 @@ pub struct FlowTable {
     /// announced endpoint, tracked data connection).
     interest: Box<[u32]>,
     timers: BTreeMap<(Timestamp, ConnId), FlowKey>,
+    /// Flows in creation order, for evicting the oldest half-open one when the table
+    /// is full (entries of flows that moved on are skipped when reached).
+    half_open: std::collections::VecDeque<(ConnId, FlowKey)>,
     dedup: Dedup,
     next_conn: u64,
     now: Timestamp,
@@ -158,6 +167,7 @@ impl FlowTable {
             expectations: Expectations::default(),
             interest,
             timers: BTreeMap::new(),
+            half_open: std::collections::VecDeque::new(),
             dedup,
             next_conn: 0,
             now: Timestamp::ZERO,
@@ -279,8 +289,10 @@ impl FlowTable {
             };
         if self.flows.len() >= self.cfg.max_flows {
             counters.bound_hit(Bound::Flows);
-            counters.flow_evicted(Eviction::TableFull);
-            return;
+            if !self.evict_half_open(counters, emit) {
+                // Every flow is established: the new one is not followed.
+                return;
+            }
         }
         self.next_conn += 1;
         let conn = ConnId(self.next_conn);
@@ -322,30 +334,62 @@ impl FlowTable {
             ],
             last_seen: self.now,
             state: State::HalfOpen,
+            unreported: Some((event_kind, syn)),
+            first_seen: self.now,
         };
-        emit(
-            counters,
-            Input {
-                ts: self.now,
-                conn,
-                event: StreamEvent::Opened {
-                    kind: event_kind,
-                    initiator,
-                    responder,
-                    syn_seen: syn,
-                },
-            },
-        );
         counters.flows_active(1);
+        self.half_open.push_back((conn, key));
+        if self.half_open.len() > 2 * self.flows.len() + 1024 {
+            // Forget entries of flows that completed their handshake or are gone.
+            let flows = &self.flows;
+            self.half_open.retain(|(c, k)| {
+                flows
+                    .get(k)
+                    .is_some_and(|f| f.conn == *c && f.state == State::HalfOpen)
+            });
+        }
         self.keys.insert(conn, key);
         self.timers.insert(
             (self.now.saturating_add(self.cfg.half_open_idle), conn),
             key,
         );
         let flow = self.flows.entry(key).or_insert(flow);
+        if matches!(kind, Kind::Data { .. }) {
+            // The engine is waiting for this one: report it at once.
+            report_open(flow, counters, emit);
+        }
         if process(flow, &self.cfg, self.now, seg, counters, emit) {
             self.linger(conn, key);
         }
+    }
+
+    /// Make room by dropping the oldest flow that has not completed its handshake.
+    fn evict_half_open(&mut self, counters: &mut dyn Counters, emit: &mut Emit<'_>) -> bool {
+        while let Some((conn, key)) = self.half_open.pop_front() {
+            let Some(f) = self.flows.get(&key) else {
+                continue;
+            };
+            if f.conn != conn || f.state != State::HalfOpen {
+                continue;
+            }
+            let reported = f.unreported.is_none();
+            self.remove(key);
+            counters.flow_evicted(Eviction::TableFull);
+            counters.flows_active(-1);
+            if reported {
+                let event = StreamEvent::Closed(CloseReason::Evicted);
+                emit(
+                    counters,
+                    Input {
+                        ts: self.now,
+                        conn,
+                        event,
+                    },
+                );
+            }
+            return true;
+        }
+        false
     }
 
     /// Forget a flow (it has been reported closed, or is being evicted).
@@ -406,10 +450,13 @@ impl FlowTable {
                 continue;
             }
             let state = flow.state;
+            let reported = flow.unreported.is_none();
             self.remove(key);
             if state != State::Closed {
                 counters.flow_evicted(Eviction::TimedOut);
                 counters.flows_active(-1);
+            }
+            if state != State::Closed && reported {
                 emit(
                     counters,
                     Input {
@@ -432,24 +479,35 @@ impl FlowTable {
             .collect();
         open.sort_by_key(|(c, _)| *c);
         for (conn, key) in open {
-            if let Some(mut flow) = self.remove(key) {
-                for side in [Side::Initiator, Side::Responder] {
-                    flush(&mut flow, side, self.now, counters, emit);
-                }
-                counters.flows_active(-1);
-                emit(
-                    counters,
-                    Input {
-                        ts: self.now,
-                        conn,
-                        event: StreamEvent::Closed(CloseReason::CaptureEnd),
-                    },
-                );
+            let flow = self.flows.get_mut(&key).expect("listed above");
+            counters.flows_active(-1);
+            if flow.unreported.is_some() {
+                continue;
             }
+            for side in [Side::Initiator, Side::Responder] {
+                flush(flow, side, self.now, counters, emit);
+            }
+            let event = StreamEvent::Closed(CloseReason::CaptureEnd);
+            emit(
+                counters,
+                Input {
+                    ts: self.now,
+                    conn,
+                    event,
+                },
+            );
         }
-        self.flows.clear();
-        self.keys.clear();
+        // Everything goes at once (removing entries one by one was most of the cost
+        // of ending a capture with a full table).
+        self.flows = Map::default();
+        self.keys = Map::default();
         self.timers.clear();
+        self.half_open.clear();
+        self.expectations = Expectations::default();
+        self.interest.fill(0);
+        for p in &self.cfg.control_ports {
+            self.interest[*p as usize] += 1;
+        }
     }
 }
 
@@ -498,6 +556,10 @@ fn process(
     if flow.state == State::Closed {
         return false;
     }
+    if flow.unreported.is_some() && (seg.wire_len > 0 || (seg.flags.syn() && seg.flags.ack())) {
+        report_open(flow, counters, emit);
+    }
+    let reported = flow.unreported.is_none();
     let from = flow.side_of(seg.src);
     let conn = flow.conn;
     let f = seg.flags;
@@ -547,6 +609,12 @@ fn process(
             deliver(c, conn, from.other(), now, counters, emit)
         });
     }
+    if f.rst() && !reported {
+        // An unanswered connection attempt refused: nothing to tell the engine.
+        flow.state = State::Closed;
+        counters.flows_active(-1);
+        return true;
+    }
     if f.rst() {
         flush(flow, from, now, counters, emit);
         flush(flow, from.other(), now, counters, emit);
@@ -561,7 +629,7 @@ fn process(
         close(flow, now, counters, emit);
         return true;
     }
-    if f.fin() && !flow.dirs[idx(from)].fin {
+    if f.fin() && !flow.dirs[idx(from)].fin && reported {
         flow.dirs[idx(from)].fin = true;
         flush(flow, from, now, counters, emit);
         emit(
@@ -579,6 +647,26 @@ fn process(
         }
     }
     false
+}
+
+/// Tell the engine about a flow it has not heard of yet.
+fn report_open(flow: &mut Flow, counters: &mut dyn Counters, emit: &mut Emit<'_>) {
+    if let Some((kind, syn_seen)) = flow.unreported.take() {
+        let event = StreamEvent::Opened {
+            kind,
+            initiator: flow.initiator,
+            responder: flow.responder,
+            syn_seen,
+        };
+        emit(
+            counters,
+            Input {
+                ts: flow.first_seen,
+                conn: flow.conn,
+                event,
+            },
+        );
+    }
 }
 
 fn close(flow: &mut Flow, now: Timestamp, counters: &mut dyn Counters, emit: &mut Emit<'_>) {

@@ -150,11 +150,12 @@ impl Engine {
                     return;
                 }
                 self.next_session += 1;
+                // The connection's first packet, which may precede the report.
                 let s = Session::new(
                     self.next_session,
                     conn,
                     (initiator, responder),
-                    self.now,
+                    input.ts.min(self.now),
                     syn_seen,
                 );
                 self.sessions.insert(conn, s);
