@@ -27,7 +27,10 @@ const NS_RX: &str = "fwbench-rx";
 const PORT: u16 = 10499;
 
 fn sh(cmd: &[&str]) {
-    let st = Command::new(cmd[0]).args(&cmd[1..]).status().expect("command runs");
+    let st = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .status()
+        .expect("command runs");
     assert!(st.success(), "{cmd:?} failed");
 }
 
@@ -35,19 +38,27 @@ fn setup() {
     teardown();
     sh(&["ip", "netns", "add", NS_TX]);
     sh(&["ip", "netns", "add", NS_RX]);
-    sh(&["ip", "link", "add", "fwbt0", "netns", NS_TX, "type", "veth", "peer", "name", "fwbr0", "netns", NS_RX]);
+    sh(&[
+        "ip", "link", "add", "fwbt0", "netns", NS_TX, "type", "veth", "peer", "name", "fwbr0",
+        "netns", NS_RX,
+    ]);
     for (ns, dev) in [(NS_TX, "fwbt0"), (NS_RX, "fwbr0")] {
         sh(&["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
         sh(&["ip", "netns", "exec", ns, "ip", "link", "set", dev, "up"]);
         let _ = Command::new("ip")
-            .args(["netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"])
+            .args([
+                "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off",
+            ])
             .output();
     }
 }
 
 fn teardown() {
     for ns in [NS_TX, NS_RX] {
-        let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", ns])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -56,8 +67,12 @@ fn write_frames(path: &Path, frames: impl Iterator<Item = Vec<u8>>) -> u64 {
     let mut w = PcapWriter::new(f, Link::Ethernet.link_type(), 65535, false).expect("header");
     let mut n = 0u64;
     for (i, fr) in frames.enumerate() {
-        w.packet(Timestamp::from_nanos(1_700_000_000_000_000_000 + i as u64 * 1000), &fr, fr.len() as u32)
-            .expect("write");
+        w.packet(
+            Timestamp::from_nanos(1_700_000_000_000_000_000 + i as u64 * 1000),
+            &fr,
+            fr.len() as u32,
+        )
+        .expect("write");
         n += 1;
     }
     w.into_inner().flush().expect("flush");
@@ -67,7 +82,9 @@ fn write_frames(path: &Path, frames: impl Iterator<Item = Vec<u8>>) -> u64 {
 /// Real-looking FTP: sessions downloading 1 MiB each in full-size segments.
 fn bulk_frames() -> impl Iterator<Item = Vec<u8>> {
     (0..120u32).flat_map(|i| {
-        let client: SocketAddr = format!("10.1.{}.{}:{}", i / 250, i % 250 + 1, 30000 + i).parse().unwrap();
+        let client: SocketAddr = format!("10.1.{}.{}:{}", i / 250, i % 250 + 1, 30000 + i)
+            .parse()
+            .unwrap();
         let mut s = FtpSim::new(Link::Ethernet, client, "192.0.2.21:21".parse().unwrap());
         s.connect();
         s.login("bench", "bench");
@@ -81,8 +98,24 @@ fn bulk_frames() -> impl Iterator<Item = Vec<u8>> {
 /// A flood of 54-byte-payload-free SYNs to port 21 from distinct sources.
 fn syn_frames() -> impl Iterator<Item = Vec<u8>> {
     (0..400_000u32).map(|i| {
-        let src: SocketAddr = format!("10.{}.{}.{}:{}", 2 + i / 65536 % 200, i / 256 % 256, i % 256, 1024 + i % 60000).parse().unwrap();
-        tcp_frame(Link::Ethernet, src, "192.0.2.21:21".parse().unwrap(), i, 0, TcpFlags::new(TcpFlags::SYN), &[])
+        let src: SocketAddr = format!(
+            "10.{}.{}.{}:{}",
+            2 + i / 65536 % 200,
+            i / 256 % 256,
+            i % 256,
+            1024 + i % 60000
+        )
+        .parse()
+        .unwrap();
+        tcp_frame(
+            Link::Ethernet,
+            src,
+            "192.0.2.21:21".parse().unwrap(),
+            i,
+            0,
+            TcpFlags::new(TcpFlags::SYN),
+            &[],
+        )
     })
 }
 
@@ -106,7 +139,16 @@ struct Run {
 
 fn replay(pcap: &Path) -> f64 {
     let out = Command::new("ip")
-        .args(["netns", "exec", NS_TX, "tcpreplay", "--topspeed", "--preload-pcap", "-i", "fwbt0"])
+        .args([
+            "netns",
+            "exec",
+            NS_TX,
+            "tcpreplay",
+            "--topspeed",
+            "--preload-pcap",
+            "-i",
+            "fwbt0",
+        ])
         .arg(pcap)
         .output()
         .expect("tcpreplay runs");
@@ -121,13 +163,26 @@ fn replay(pcap: &Path) -> f64 {
 
 fn metric(body: &str, series: &str) -> u64 {
     body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .unwrap_or(0.0) as u64
 }
 
 fn http_metrics() -> String {
     let out = Command::new("ip")
-        .args(["netns", "exec", NS_RX, "curl", "-sf", &format!("http://127.0.0.1:{PORT}/metrics")])
+        .args([
+            "netns",
+            "exec",
+            NS_RX,
+            "curl",
+            "-sf",
+            &format!("http://127.0.0.1:{PORT}/metrics"),
+        ])
         .output()
         .expect("curl");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -137,7 +192,13 @@ fn run_ftpwatch(bin: &Path, pcap: &Path, offered: u64) -> Run {
     let mut child = Command::new("ip")
         .args(["netns", "exec", NS_RX])
         .arg(bin)
-        .args(["live", "-i", "fwbr0", "--listen", &format!("127.0.0.1:{PORT}")])
+        .args([
+            "live",
+            "-i",
+            "fwbr0",
+            "--listen",
+            &format!("127.0.0.1:{PORT}"),
+        ])
         .stderr(Stdio::null())
         .spawn()
         .expect("ftpwatch starts");
@@ -159,7 +220,21 @@ fn run_ftpwatch(bin: &Path, pcap: &Path, offered: u64) -> Run {
 
 fn run_tcpdump(pcap: &Path, offered: u64) -> Run {
     let mut child = Command::new("ip")
-        .args(["netns", "exec", NS_RX, "tcpdump", "-i", "fwbr0", "-B", "8192", "-s", "262144", "-w", "/dev/null", "tcp"])
+        .args([
+            "netns",
+            "exec",
+            NS_RX,
+            "tcpdump",
+            "-i",
+            "fwbr0",
+            "-B",
+            "8192",
+            "-s",
+            "262144",
+            "-w",
+            "/dev/null",
+            "tcp",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -170,7 +245,12 @@ fn run_tcpdump(pcap: &Path, offered: u64) -> Run {
     let cpu = cpu_seconds(child.id());
     stop(&mut child);
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let count = |what: &str| {
         err.lines()
             .find(|l| l.contains(what))
@@ -190,7 +270,10 @@ fn run_tcpdump(pcap: &Path, offered: u64) -> Run {
 fn wait_ready(mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
-        assert!(start.elapsed() < Duration::from_secs(10), "capture did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "capture did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -210,7 +293,9 @@ fn settle(mut read: impl FnMut() -> u64) {
 }
 
 fn stop(child: &mut Child) {
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
@@ -227,7 +312,10 @@ fn main() {
         return;
     }
     let bin: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/ftpwatch");
-    assert!(bin.exists(), "build the release binary first: cargo build --release");
+    assert!(
+        bin.exists(),
+        "build the release binary first: cargo build --release"
+    );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let bulk = dir.join("live-bulk.pcap");
@@ -237,10 +325,16 @@ fn main() {
         ("syn-flood", write_frames(&syn, syn_frames()), syn),
     ];
     setup();
-    println!("{:<10} {:<9} {:>9} {:>11} {:>9} {:>7} {:>10}", "capture", "tool", "offered", "offered/s", "captured", "drops", "CPU/packet");
+    println!(
+        "{:<10} {:<9} {:>9} {:>11} {:>9} {:>7} {:>10}",
+        "capture", "tool", "offered", "offered/s", "captured", "drops", "CPU/packet"
+    );
     for (name, offered, path) in captures {
         for _ in 0..2 {
-            for r in [run_ftpwatch(&bin, &path, offered), run_tcpdump(&path, offered)] {
+            for r in [
+                run_ftpwatch(&bin, &path, offered),
+                run_tcpdump(&path, offered),
+            ] {
                 println!(
                     "{name:<10} {:<9} {:>9} {:>11.0} {:>9} {:>7} {:>8.0} ns",
                     r.tool,
