@@ -91,6 +91,12 @@ pub struct ReadArgs {
 /// allocated) and below the ephemeral ports.
 pub const DEFAULT_LISTEN: &str = "[::]:10426";
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Ring,
+    Pnet,
+}
+
 #[derive(Args, Debug)]
 pub struct LiveArgs {
     /// Interface to capture on; repeat for several. A packet seen on two interfaces
@@ -109,6 +115,10 @@ pub struct LiveArgs {
     /// Do not put the interfaces in promiscuous mode.
     #[arg(long)]
     pub no_promisc: bool,
+    /// How frames are read: `ring` (TPACKET_V3 shared ring, no system call per packet)
+    /// or `pnet` (pnet's AF_PACKET channel, one recvfrom per packet).
+    #[arg(long, value_enum, default_value_t = Backend::Ring)]
+    pub backend: Backend,
     /// Play a capture file (or `-`) in as if it were an interface (testing, demos).
     #[arg(long, hide = true)]
     pub replay: Option<String>,

@@ -36,6 +36,7 @@ impl Analysis {
             };
             self.pipeline.frame(&frame, &mut self.log);
         }
+        b.recycle();
     }
 
     pub fn run(mut self, rx: Receiver<Batch>) {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel};
 use std::time::{Duration, Instant};
 
 use crate::capture::LinkType;
@@ -13,27 +13,33 @@ use crate::capture::live::{LiveCapture, Opener};
 use crate::ftp::Timestamp;
 use crate::sink::Metrics;
 
-/// Frames handed over together; small enough to keep latency in milliseconds.
+/// Frames handed over together; small enough to keep latency in milliseconds. Its
+/// buffers go back to the capture thread that filled them (`home`), so that steady
+/// capture allocates nothing.
 pub struct Batch {
     pub link: LinkType,
     pub frames: Vec<(Timestamp, u32, u32)>,
     pub data: Vec<u8>,
+    home: Sender<Batch>,
 }
 
 const BATCH_FRAMES: usize = 256;
 const BATCH_BYTES: usize = 512 << 10;
 /// A batch is handed over at the latest this long after its first frame.
 const BATCH_AGE: Duration = Duration::from_millis(20);
+/// The batch's age is checked every this many frames (the clock costs a few percent
+/// when read per frame), and whenever no frame came.
+const AGE_CHECK_EVERY: usize = 32;
 const STATS_EVERY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Batch {
-    fn new(link: LinkType) -> Self {
-        Batch {
-            link,
-            frames: Vec::with_capacity(BATCH_FRAMES),
-            data: Vec::with_capacity(BATCH_BYTES),
-        }
+    /// Give the (emptied) buffers back to the thread that filled them.
+    pub fn recycle(mut self) {
+        self.frames.clear();
+        self.data.clear();
+        let home = self.home.clone();
+        let _ = home.send(self);
     }
 
     fn push(&mut self, ts: Timestamp, frame: &[u8]) {
@@ -102,19 +108,33 @@ impl CaptureThread {
 
     /// Read frames until shutdown (Ok) or a capture error (Err).
     fn pump(&self, mut c: Box<dyn LiveCapture>) -> std::io::Result<()> {
-        let mut batch = Batch::new(LinkType::ETHERNET);
+        let (home, returned): (Sender<Batch>, Receiver<Batch>) = channel();
+        let fresh = |link| {
+            returned.try_recv().unwrap_or_else(|_| Batch {
+                link,
+                frames: Vec::with_capacity(BATCH_FRAMES),
+                data: Vec::with_capacity(BATCH_BYTES),
+                home: home.clone(),
+            })
+        };
+        let mut batch = fresh(LinkType::ETHERNET);
         let mut batch_started = Instant::now();
         let mut last_stats = Instant::now();
-        let result = loop {
+        let result: std::io::Result<()> = loop {
             if self.shutdown.load(Ordering::Relaxed) {
                 break Ok(());
             }
+            let mut check_age = true;
             match c.next_frame() {
-                Ok(Some((link, frame))) => {
+                Ok(Some(f)) => {
+                    let link = f.link;
                     if !batch.frames.is_empty() && batch.link != link {
                         // One link type per batch.
-                        let next = Batch::new(link);
-                        if self.tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                        if self
+                            .tx
+                            .send(std::mem::replace(&mut batch, fresh(link)))
+                            .is_err()
+                        {
                             break Ok(());
                         }
                     }
@@ -122,19 +142,29 @@ impl CaptureThread {
                         batch.link = link;
                         batch_started = Instant::now();
                     }
-                    batch.push((self.clock)(), frame);
+                    let ts = f.ts.unwrap_or_else(self.clock);
+                    batch.push(ts, f.data);
+                    check_age = batch.frames.len().is_multiple_of(AGE_CHECK_EVERY);
                 }
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
-            let idle_or_old = batch_started.elapsed() >= BATCH_AGE;
-            if !batch.frames.is_empty() && (batch.full() || idle_or_old) {
-                let next = Batch::new(batch.link);
-                if self.tx.send(std::mem::replace(&mut batch, next)).is_err() {
+            if !(batch.full() || check_age) {
+                continue;
+            }
+            let now = Instant::now();
+            let due = batch.full() || now.duration_since(batch_started) >= BATCH_AGE;
+            if !batch.frames.is_empty() && due {
+                let link = batch.link;
+                if self
+                    .tx
+                    .send(std::mem::replace(&mut batch, fresh(link)))
+                    .is_err()
+                {
                     break Ok(()); // the analysis thread is gone: shutting down
                 }
             }
-            if last_stats.elapsed() >= STATS_EVERY {
+            if now.duration_since(last_stats) >= STATS_EVERY {
                 last_stats = Instant::now();
                 if let Ok(s) = c.take_stats()
                     && s.drops > 0

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::live::pnet_backend::PnetOpener;
 use crate::capture::live::replay::ReplayOpener;
+use crate::capture::live::ring::RingOpener;
 use crate::capture::live::{LiveCapture, Opener};
-use crate::cli::LiveArgs;
+use crate::cli::{Backend, LiveArgs};
 use crate::ftp::Timestamp;
 use crate::pipeline::{Pipeline, Settings};
 use crate::sink::eventlog::LogOptions;
@@ -85,9 +86,14 @@ pub fn run(args: &LiveArgs) -> ExitCode {
             return fail(format_args!("cannot open the event log {path}: {e}"));
         }
     };
-    let opener: Arc<dyn Opener> = match &args.replay {
-        Some(path) => Arc::new(ReplayOpener { path: path.clone() }),
-        None => Arc::new(PnetOpener {
+    let opener: Arc<dyn Opener> = match (&args.replay, args.backend) {
+        (Some(path), _) => Arc::new(ReplayOpener { path: path.clone() }),
+        (None, Backend::Ring) => Arc::new(RingOpener {
+            promiscuous: !args.no_promisc,
+            threads: args.threads,
+            ..RingOpener::default()
+        }),
+        (None, Backend::Pnet) => Arc::new(PnetOpener {
             promiscuous: !args.no_promisc,
             threads: args.threads,
             ..PnetOpener::default()

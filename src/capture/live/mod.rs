@@ -1,12 +1,13 @@
 //! Live capture: a small trait, so that the analysis never knows which backend feeds
-//! it. `pnet_backend` is AF_PACKET through pnet (our own socket, handed over with
-//! pnet's `socket_fd` option); `replay` plays a capture file in as if it were an
-//! interface, for tests and demos without privileges. A TPACKET_V3 ring would be one
-//! more implementation of `LiveCapture`.
+//! it. `ring` is AF_PACKET with a TPACKET_V3 ring (the default: no system call per
+//! packet); `pnet_backend` is AF_PACKET through pnet (our own socket, handed over with
+//! pnet's `socket_fd` option; one poll and one recvfrom per packet); `replay` plays a
+//! capture file in as if it were an interface, for tests and demos without privileges.
 
 pub mod afpacket;
 pub mod pnet_backend;
 pub mod replay;
+pub mod ring;
 
 use std::fmt;
 use std::io;
@@ -25,11 +26,18 @@ pub struct KernelStats {
     pub drops: u64,
 }
 
+/// A frame as a backend hands it over.
+pub struct RawFrame<'a> {
+    pub link: LinkType,
+    pub data: &'a [u8],
+    /// The kernel's receive time, when the backend has it.
+    pub ts: Option<crate::ftp::Timestamp>,
+}
+
 /// One capture handle on one interface.
 pub trait LiveCapture: Send {
-    /// Wait up to `POLL_INTERVAL` for the next frame and its link type; `Ok(None)`
-    /// when none came.
-    fn next_frame(&mut self) -> io::Result<Option<(LinkType, &[u8])>>;
+    /// Wait up to `POLL_INTERVAL` for the next frame; `Ok(None)` when none came.
+    fn next_frame(&mut self) -> io::Result<Option<RawFrame<'_>>>;
     /// Kernel counters since the last call.
     fn take_stats(&mut self) -> io::Result<KernelStats>;
 }

@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 use pnet::datalink::{self, Channel, DataLinkReceiver, FanoutOption, FanoutType};
 
 use super::afpacket::{Framing, PacketSocket, take_statistics};
-use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL};
+use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL, RawFrame};
 use crate::capture::LinkType;
 
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ impl Default for PnetOpener {
 }
 
 /// ARPHRD_* of an interface, from sysfs.
-fn hardware_type(name: &str) -> Option<u32> {
+pub(super) fn hardware_type(name: &str) -> Option<u32> {
     std::fs::read_to_string(format!("/sys/class/net/{name}/type"))
         .ok()?
         .trim()
@@ -41,7 +41,7 @@ fn hardware_type(name: &str) -> Option<u32> {
         .ok()
 }
 
-fn framing_of(arphrd: u32) -> Option<(Framing, LinkType)> {
+pub(super) fn framing_of(arphrd: u32) -> Option<(Framing, LinkType)> {
     match arphrd {
         // ARPHRD_ETHER, ARPHRD_LOOPBACK (which carries a zeroed Ethernet header).
         1 | 772 => Some((Framing::Ethernet, LinkType::ETHERNET)),
@@ -51,7 +51,7 @@ fn framing_of(arphrd: u32) -> Option<(Framing, LinkType)> {
     }
 }
 
-fn is_permission(e: &io::Error) -> bool {
+pub(super) fn is_permission(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
 }
 
@@ -143,9 +143,13 @@ struct PnetCapture {
 }
 
 impl LiveCapture for PnetCapture {
-    fn next_frame(&mut self) -> io::Result<Option<(LinkType, &[u8])>> {
+    fn next_frame(&mut self) -> io::Result<Option<RawFrame<'_>>> {
         match self.rx.next() {
-            Ok(frame) => Ok(Some((self.link, frame))),
+            Ok(data) => Ok(Some(RawFrame {
+                link: self.link,
+                data,
+                ts: None,
+            })),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
             // pnet's wording for POLLERR/POLLHUP without POLLIN on the socket.

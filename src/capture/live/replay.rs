@@ -9,7 +9,7 @@
 use std::io;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 
-use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL};
+use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL, RawFrame};
 use crate::capture::{FileSource, FrameSource, LinkType, Next};
 
 pub struct ReplayOpener {
@@ -58,7 +58,7 @@ struct Replay {
 }
 
 impl LiveCapture for Replay {
-    fn next_frame(&mut self) -> io::Result<Option<(LinkType, &[u8])>> {
+    fn next_frame(&mut self) -> io::Result<Option<RawFrame<'_>>> {
         let Some(rx) = &self.rx else {
             std::thread::sleep(POLL_INTERVAL);
             return Ok(None);
@@ -66,7 +66,12 @@ impl LiveCapture for Replay {
         match rx.recv_timeout(POLL_INTERVAL) {
             Ok(Ok((link, data))) => {
                 self.frame = data;
-                Ok(Some((link, &self.frame)))
+                // Stamped on arrival, as an interface would be.
+                Ok(Some(RawFrame {
+                    link,
+                    data: &self.frame,
+                    ts: None,
+                }))
             }
             Ok(Err(e)) => {
                 self.rx = None;
