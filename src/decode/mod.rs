@@ -125,6 +125,7 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         flags: TcpFlags::from_slice(&tcp),
+        window: tcp.window_size(),
         payload,
         wire_len: u32::try_from(wire_len).map_err(|_| Skip::Malformed)?,
     })

@@ -82,6 +82,8 @@ pub struct Segment<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
+    /// The advertised window (raw, unscaled): window updates differ only in this.
+    pub window: u16,
     /// The captured payload bytes.
     pub payload: &'a [u8],
     /// The payload length on the wire; more than `payload.len()` when the capture's

@@ -4,6 +4,11 @@
 //! connection table (and counted). A genuine retransmission comes after at least a
 //! retransmission timeout (200 ms on Linux), far outside the window.
 //!
+//! The key includes the advertised window: a window update repeats the sequence and
+//! acknowledgement numbers of the ACK before it and is not a copy. A burst of RSTs a
+//! kernel sends for each segment arriving on a closed socket is byte for byte the
+//! same (IP id 0 included) and is counted once, which changes nothing downstream.
+//!
 //! A fixed table of recent fingerprints: constant memory, one hash per segment of a
 //! tracked port; a collision only means a duplicate goes through, which the connection
 //! table then treats as a retransmission.
@@ -69,6 +74,7 @@ mod tests {
             seq,
             ack: 7,
             flags: TcpFlags::new(TcpFlags::ACK | TcpFlags::PSH),
+            window: 512,
             payload: b"NOOP\r\n",
             wire_len: 6,
         }

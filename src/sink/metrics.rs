@@ -34,6 +34,20 @@ const TRANSFER_VERBS: [Verb; 7] = [
     Verb::MLSD,
 ];
 
+/// Command series that exist from the start (beside the transfer verbs).
+const PRESET_VERBS: [Verb; 10] = [
+    Verb::USER,
+    Verb::PASS,
+    Verb::QUIT,
+    Verb::PASV,
+    Verb::EPSV,
+    Verb::PORT,
+    Verb::EPRT,
+    Verb::ABOR,
+    Verb::AUTH,
+    Verb::Other,
+];
+
 const END_REASONS: [EndReason; 6] = [
     EndReason::Quit,
     EndReason::Fin,
@@ -251,7 +265,7 @@ impl Metrics {
             duplicates: counter(
                 &r,
                 "ftpwatch_duplicate_packets_total",
-                "Copies of a segment already seen within 10 ms (loopback, a gateway captured on two interfaces), not analysed twice.",
+                "Segments identical to one seen within 10 ms, analysed once: copies from capturing a gateway on two interfaces, and bursts of identical RSTs.",
             ),
             kernel_drops: counter_vec(
                 &r,
@@ -313,6 +327,9 @@ impl Metrics {
             let code = ReplyCode::new(*c).expect("preset codes are valid");
             self.replies
                 .with_label_values(&[code.class_label(), &c.to_string()]);
+        }
+        for v in TRANSFER_VERBS.iter().chain(&PRESET_VERBS) {
+            self.commands.with_label_values(&[v.as_str()]);
         }
         for v in TRANSFER_VERBS {
             for o in Outcome::ALL {
@@ -388,10 +405,14 @@ impl Metrics {
         self.kernel_drops.with_label_values(&[interface]).inc_by(n);
     }
 
+    /// Also creates the interface's drop and error series (at 0), so that rates and
+    /// alerts over them work before the first drop.
     pub fn capture_up(&self, interface: &str, up: bool) {
         self.capture_up
             .with_label_values(&[interface])
             .set(up as i64);
+        self.kernel_drops.with_label_values(&[interface]);
+        self.interface_errors.with_label_values(&[interface]);
     }
 
     pub fn capture_error(&self, interface: &str) {

@@ -15,6 +15,7 @@ BIN=${1:-$root/target/debug/ftpwatch}
 
 work=$(mktemp -d /tmp/ftpwatch-e2e.XXXXXX)
 FTPW_PORT=10426
+PNET_PORT=10427   # a second ftpwatch on the same veth, reading through pnet
 PROM_PORT=19090
 cleanup() {
     lab_down   # kills every process in both namespaces
@@ -22,13 +23,16 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "e2e: FAIL: $*" >&2; echo "--- ftpwatch stderr:" >&2; cat "$work/ftpwatch.err" >&2 || true; exit 1; }
-metric() { # exact series -> value (or "absent")
-    in_c curl -sf "http://127.0.0.1:$FTPW_PORT/metrics" | awk -v s="$1" '$1 == s { print $2; found=1 } END { if (!found) print "absent" }'
+metric() { # exact series [port] -> value (or "absent")
+    in_c curl -sf "http://127.0.0.1:${2:-$FTPW_PORT}/metrics" | awk -v s="$1" '$1 == s { print $2; found=1 } END { if (!found) print "absent" }'
 }
-expect_metric() {
-    local got; got=$(metric "$1")
-    [ "$got" = "$2" ] || fail "$1 = $got, expected $2"
-    echo "  ok  $1 = $2"
+expect_metric() { # series, value: checked on both ftpwatch instances
+    local port got
+    for port in $FTPW_PORT $PNET_PORT; do
+        got=$(metric "$1" $port)
+        [ "$got" = "$2" ] || fail "$1 = $got on :$port, expected $2"
+    done
+    echo "  ok  $1 = $2 (ring and pnet)"
 }
 wait_until() { # seconds, description, command...
     local limit=$1 what=$2; shift 2
@@ -46,11 +50,14 @@ lab_up
 ip link add fwx0 netns "$LAB_C" type veth peer name fwx1 netns "$LAB_C"
 in_c ip link set fwx0 up; in_c ip link set fwx1 up
 
-echo "e2e: starting ftpwatch live on fwc0 and fwx0"
+echo "e2e: starting ftpwatch live on fwc0 and fwx0 (ring), and on fwc0 (pnet)"
 ip netns exec "$LAB_C" "$BIN" live -i fwc0 -i fwx0 --listen "127.0.0.1:$FTPW_PORT" --events "$work/events.jsonl" \
     >"$work/ftpwatch.out" 2>"$work/ftpwatch.err" &
 FTPW_PID=$!
+ip netns exec "$LAB_C" "$BIN" live -i fwc0 --backend pnet --listen "127.0.0.1:$PNET_PORT" \
+    >"$work/ftpwatch-pnet.out" 2>"$work/ftpwatch-pnet.err" &
 wait_until 10 "ftpwatch's HTTP server" in_c curl -sf "http://127.0.0.1:$FTPW_PORT/healthz" -o /dev/null
+wait_until 10 "the pnet instance's HTTP server" in_c curl -sf "http://127.0.0.1:$PNET_PORT/healthz" -o /dev/null
 
 cat > "$work/prometheus.yml" <<CONF
 global:
@@ -102,7 +109,7 @@ expect_metric 'ftp_transfer_aborts_total{cause="client_reset"}' 2
 expect_metric 'ftp_transfer_aborts_total{cause="abor"}' 2
 expect_metric 'ftp_sessions_active' 0
 expect_metric 'ftpwatch_capture_up{interface="fwc0"}' 1
-expect_metric 'ftpwatch_kernel_drops_total{interface="fwc0"}' absent
+expect_metric 'ftpwatch_kernel_drops_total{interface="fwc0"}' 0
 in_c curl -sf "http://127.0.0.1:$FTPW_PORT/metrics" | promtool check metrics || fail "promtool check metrics"
 echo "  ok  promtool check metrics"
 [ "$(grep -c '"type":"transfer"' "$work/events.jsonl")" = 18 ] || fail "event log: expected 18 transfers"
