@@ -20,7 +20,8 @@ pub struct Expectations {
 /// A connection that matched an announcement.
 pub struct Match {
     pub id: ExpectId,
-    pub control: crate::ftp::ConnId,
+    /// The control connection's key in the table.
+    pub control: super::FlowKey,
     /// The end of the connection at the announced (listening) endpoint.
     pub listener: SocketAddr,
 }
@@ -93,7 +94,7 @@ impl Expectations {
             if let Some(e) = exact.or_else(nat) {
                 return Some(Match {
                     id: e.id,
-                    control: e.control,
+                    control: super::FlowKey::new(e.control_ends.0, e.control_ends.1),
                     listener,
                 });
             }

@@ -91,15 +91,15 @@ enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Control { live_children: u32 },
-    Data { parent: ConnId },
+    Data { parent: FlowKey },
 }
 
 #[derive(Debug)]
 struct Flow {
     conn: ConnId,
+    key: FlowKey,
     kind: Kind,
     initiator: SocketAddr,
-    responder: SocketAddr,
     /// Index 0: bytes sent by the initiator; 1: by the responder.
     dirs: [Direction; 2],
     last_seen: Timestamp,
@@ -110,9 +110,15 @@ struct Flow {
     unreported: Option<(ConnKind, bool)>,
     /// When the first packet was seen (reported as the connection's start).
     first_seen: Timestamp,
+    /// Due time of this flow's one entry in the timer map.
+    timer: Timestamp,
 }
 
 impl Flow {
+    fn responder(&self) -> SocketAddr {
+        self.key.other(self.initiator)
+    }
+
     fn side_of(&self, src: SocketAddr) -> Side {
         if src == self.initiator {
             Side::Initiator
@@ -135,8 +141,6 @@ pub type Emit<'e> = dyn FnMut(&mut dyn Counters, Input<'_>) + 'e;
 pub struct FlowTable {
     cfg: Config,
     flows: Map<FlowKey, Flow>,
-    /// ConnId → key, for the ends of data connections' parents.
-    keys: Map<ConnId, FlowKey>,
     expectations: Expectations,
     /// Per port: how many reasons to look at a segment using it (control port,
     /// announced endpoint, tracked data connection).
@@ -145,6 +149,8 @@ pub struct FlowTable {
     /// Flows in creation order, for evicting the oldest half-open one when the table
     /// is full (entries of flows that moved on are skipped when reached).
     half_open: std::collections::VecDeque<(ConnId, FlowKey)>,
+    /// Flows still in their handshake (the live part of `half_open`).
+    half_open_count: usize,
     dedup: Dedup,
     next_conn: u64,
     now: Timestamp,
@@ -163,11 +169,11 @@ impl FlowTable {
         FlowTable {
             cfg,
             flows: Map::default(),
-            keys: Map::default(),
             expectations: Expectations::default(),
             interest,
             timers: BTreeMap::new(),
             half_open: std::collections::VecDeque::new(),
+            half_open_count: 0,
             dedup,
             next_conn: 0,
             now: Timestamp::ZERO,
@@ -236,7 +242,12 @@ impl FlowTable {
         }
         if let Some(flow) = self.flows.get_mut(&key) {
             let conn = flow.conn;
-            if process(flow, &self.cfg, self.now, seg, counters, emit) {
+            let was_half_open = flow.state == State::HalfOpen;
+            let closed = process(flow, &self.cfg, self.now, seg, counters, emit);
+            if was_half_open && flow.state != State::HalfOpen {
+                self.half_open_count -= 1;
+            }
+            if closed {
                 self.linger(conn, key);
             }
             return;
@@ -246,8 +257,16 @@ impl FlowTable {
 
     /// A flow just closed: forget it after the linger time.
     fn linger(&mut self, conn: ConnId, key: FlowKey) {
-        self.timers
-            .insert((self.now.saturating_add(self.cfg.closed_linger), conn), key);
+        self.rearm(conn, key, self.now.saturating_add(self.cfg.closed_linger));
+    }
+
+    /// Move a flow's one timer entry to `due`.
+    fn rearm(&mut self, conn: ConnId, key: FlowKey, due: Timestamp) {
+        if let Some(f) = self.flows.get_mut(&key) {
+            self.timers.remove(&(f.timer, conn));
+            f.timer = due;
+            self.timers.insert((due, conn), key);
+        }
     }
 
     fn create(
@@ -263,7 +282,7 @@ impl FlowTable {
         if !(syn || data) {
             return;
         }
-        let (kind_of, initiator, responder) =
+        let (kind_of, initiator, responder): (Option<expect::Match>, SocketAddr, SocketAddr) =
             if self.is_control_port(seg.dst.port()) || self.is_control_port(seg.src.port()) {
                 let server_is_dst = if syn {
                     !ack
@@ -304,11 +323,10 @@ impl FlowTable {
             self.unexpect(m.id);
             self.interest[initiator.port() as usize] += 1;
             self.interest[responder.port() as usize] += 1;
-            if let Some(pk) = self.keys.get(&m.control)
-                && let Some(Flow {
-                    kind: Kind::Control { live_children },
-                    ..
-                }) = self.flows.get_mut(pk)
+            if let Some(Flow {
+                kind: Kind::Control { live_children },
+                ..
+            }) = self.flows.get_mut(&m.control)
             {
                 *live_children += 1;
             }
@@ -319,9 +337,9 @@ impl FlowTable {
         };
         let flow = Flow {
             conn,
+            key,
             kind,
             initiator,
-            responder,
             dirs: [
                 Direction {
                     stream: stream(),
@@ -336,10 +354,12 @@ impl FlowTable {
             state: State::HalfOpen,
             unreported: Some((event_kind, syn)),
             first_seen: self.now,
+            timer: self.now.saturating_add(self.cfg.half_open_idle),
         };
         counters.flows_active(1);
         self.half_open.push_back((conn, key));
-        if self.half_open.len() > 2 * self.flows.len() + 1024 {
+        self.half_open_count += 1;
+        if self.half_open.len() > 2 * self.half_open_count + 1024 {
             // Forget entries of flows that completed their handshake or are gone.
             let flows = &self.flows;
             self.half_open.retain(|(c, k)| {
@@ -348,17 +368,17 @@ impl FlowTable {
                     .is_some_and(|f| f.conn == *c && f.state == State::HalfOpen)
             });
         }
-        self.keys.insert(conn, key);
-        self.timers.insert(
-            (self.now.saturating_add(self.cfg.half_open_idle), conn),
-            key,
-        );
+        self.timers.insert((flow.timer, conn), key);
         let flow = self.flows.entry(key).or_insert(flow);
         if matches!(kind, Kind::Data { .. }) {
             // The engine is waiting for this one: report it at once.
             report_open(flow, counters, emit);
         }
-        if process(flow, &self.cfg, self.now, seg, counters, emit) {
+        let closed = process(flow, &self.cfg, self.now, seg, counters, emit);
+        if flow.state != State::HalfOpen {
+            self.half_open_count -= 1;
+        }
+        if closed {
             self.linger(conn, key);
         }
     }
@@ -395,15 +415,17 @@ impl FlowTable {
     /// Forget a flow (it has been reported closed, or is being evicted).
     fn remove(&mut self, key: FlowKey) -> Option<Flow> {
         let flow = self.flows.remove(&key)?;
-        self.keys.remove(&flow.conn);
+        self.timers.remove(&(flow.timer, flow.conn));
+        if flow.state == State::HalfOpen {
+            self.half_open_count -= 1;
+        }
         if let Kind::Data { parent } = flow.kind {
             self.interest[flow.initiator.port() as usize] -= 1;
-            self.interest[flow.responder.port() as usize] -= 1;
-            if let Some(pk) = self.keys.get(&parent)
-                && let Some(Flow {
-                    kind: Kind::Control { live_children },
-                    ..
-                }) = self.flows.get_mut(pk)
+            self.interest[key.other(flow.initiator).port() as usize] -= 1;
+            if let Some(Flow {
+                kind: Kind::Control { live_children },
+                ..
+            }) = self.flows.get_mut(&parent)
             {
                 *live_children = live_children.saturating_sub(1);
             }
@@ -446,6 +468,7 @@ impl FlowTable {
             let real_due = flow.last_seen.saturating_add(idle);
             if real_due > self.now || (busy_children && flow.state != State::Closed) {
                 let next = real_due.max(self.now.saturating_add(SWEEP_EVERY));
+                self.flows.get_mut(&key).expect("looked up above").timer = next;
                 self.timers.insert((next, conn), key);
                 continue;
             }
@@ -500,9 +523,9 @@ impl FlowTable {
         // Everything goes at once (removing entries one by one was most of the cost
         // of ending a capture with a full table).
         self.flows = Map::default();
-        self.keys = Map::default();
         self.timers.clear();
         self.half_open.clear();
+        self.half_open_count = 0;
         self.expectations = Expectations::default();
         self.interest.fill(0);
         for p in &self.cfg.control_ports {
@@ -655,7 +678,7 @@ fn report_open(flow: &mut Flow, counters: &mut dyn Counters, emit: &mut Emit<'_>
         let event = StreamEvent::Opened {
             kind,
             initiator: flow.initiator,
-            responder: flow.responder,
+            responder: flow.responder(),
             syn_seen,
         };
         emit(

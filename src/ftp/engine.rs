@@ -94,7 +94,8 @@ impl Shared {
 pub struct Engine {
     cfg: Config,
     now: Timestamp,
-    sessions: Map<ConnId, Session>,
+    /// Boxed: a table's spare capacity then costs a pointer per slot, not a session.
+    sessions: Map<ConnId, Box<Session>>,
     shared: Shared,
     next_session: u64,
 }
@@ -158,7 +159,7 @@ impl Engine {
                     input.ts.min(self.now),
                     syn_seen,
                 );
-                self.sessions.insert(conn, s);
+                self.sessions.insert(conn, Box::new(s));
                 counters.sessions_active(1);
             }
             StreamEvent::Opened {

@@ -271,6 +271,8 @@ pub enum Event {
 pub struct Expectation {
     pub id: ExpectId,
     pub control: ConnId,
+    /// The control connection's ends (client, server).
+    pub control_ends: (SocketAddr, SocketAddr),
     pub listener: SocketAddr,
     /// The listener's address on the control connection.
     pub listener_control_ip: IpAddr,

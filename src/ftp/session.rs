@@ -70,8 +70,9 @@ pub struct Session {
     server_lines: LineFramer,
     replies: ReplyAssembler,
     pending: VecDeque<Pending>,
-    /// Announced and not yet taken by a transfer command.
-    channel: Option<Channel>,
+    /// Announced and not yet taken by a transfer command (boxed: most idle sessions
+    /// have none, and the session should stay small).
+    channel: Option<Box<Channel>>,
     pub settling: Vec<Settling>,
     user: Option<Box<str>>,
     size_hint: Option<(Box<str>, u64)>,
@@ -224,7 +225,7 @@ impl Session {
                 self.transfers = self.transfers.saturating_add(1);
                 let arg = cmd.arg().map(|a| text(a, cx));
                 let mut t = Transfer::new(v, arg, cx.now);
-                t.channel = self.channel.take();
+                t.channel = self.channel.take().map(|c| *c);
                 if let (Some((path, size)), Some(arg)) = (&self.size_hint, &t.argument)
                     && path == arg
                     && v == Verb::RETR
@@ -271,7 +272,7 @@ impl Session {
         let detail = format!("{what} {}: {e}", String::from_utf8_lossy(raw));
         self.anomaly(kind, detail, cx);
         // The old endpoint is not what the next transfer will use either.
-        let old = self.channel.take();
+        let old = self.channel.take().map(|c| *c);
         self.drop_channel(old, cx);
     }
 
@@ -311,13 +312,14 @@ impl Session {
         match waiting {
             Some(t) => t.channel = Some(ch),
             None => {
-                let old = self.channel.replace(ch);
+                let old = self.channel.replace(Box::new(ch)).map(|c| *c);
                 self.drop_channel(old, cx);
             }
         }
         cx.shared.expect(Expectation {
             id,
             control: self.conn,
+            control_ends: (self.client, self.server),
             listener: announced,
             listener_control_ip: listener_ip,
             connector_ip,
@@ -332,6 +334,14 @@ impl Session {
     }
 
     fn server_line(&mut self, line: &Line<'_>, cx: &mut Ctx<'_>) {
+        self.server_line_inner(line, cx);
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            // Idle sessions keep no command queue allocated.
+            self.pending = VecDeque::new();
+        }
+    }
+
+    fn server_line_inner(&mut self, line: &Line<'_>, cx: &mut Ctx<'_>) {
         match self.replies.line(line.bytes) {
             ReplyStep::Continues => {}
             ReplyStep::Malformed if line.after_gap => {
@@ -489,7 +499,7 @@ impl Session {
                 Err(e) => self.bad_endpoint(e, "229", text.unwrap_or_default(), cx),
             },
             (_, Verb::PORT | Verb::EPRT, 400..) => {
-                let ch = self.channel.take();
+                let ch = self.channel.take().map(|c| *c);
                 self.drop_channel(ch, cx);
             }
             (_, Verb::AUTH, 234) => {
@@ -577,7 +587,8 @@ impl Session {
     pub fn bind_data(&mut self, expect: super::input::ExpectId, conn: ConnId) -> bool {
         let slot = self
             .channel
-            .iter_mut()
+            .as_deref_mut()
+            .into_iter()
             .chain(self.pending.iter_mut().filter_map(|p| match &mut p.kind {
                 PendingKind::Transfer(t) => t.channel.as_mut(),
                 _ => None,
@@ -595,7 +606,8 @@ impl Session {
     /// Who listens at the endpoint of announcement `expect`.
     pub fn listener_role(&self, expect: super::input::ExpectId) -> Option<Role> {
         self.channel
-            .iter()
+            .as_deref()
+            .into_iter()
             .chain(self.pending.iter().filter_map(|p| match &p.kind {
                 PendingKind::Transfer(t) => t.channel.as_ref(),
                 _ => None,
@@ -620,7 +632,7 @@ impl Session {
             self.finish_pending(p, held, cx);
         }
         self.settle(true, cx);
-        let ch = self.channel.take();
+        let ch = self.channel.take().map(|c| *c);
         self.drop_channel(ch, cx);
         let end_reason = match reason {
             EndReason::Fin | EndReason::Rst if self.quit => EndReason::Quit,
