@@ -37,9 +37,12 @@ pub struct AnalysisArgs {
     /// TCP ports of FTP control connections, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "21")]
     pub ports: Vec<u16>,
-    /// Leave user names out of every output.
+    /// Leave user names out of every output (records, texts, logs).
     #[arg(long)]
     pub redact_user: bool,
+    /// Log every command and reply as parsed to standard error (PASS as `PASS ****`).
+    #[arg(long)]
+    pub debug: bool,
     /// Connections tracked at once; beyond it new ones are counted and not followed.
     #[arg(long, default_value_t = 262_144)]
     pub max_flows: usize,
@@ -68,6 +71,8 @@ impl AnalysisArgs {
         s.flow.max_flows = self.max_flows;
         s.engine.abort_settle = secs("--abort-settle", self.abort_settle)?;
         s.engine.stall_after = secs("--stall-after", self.stall_after)?;
+        s.engine.redact_user = self.redact_user;
+        s.engine.trace = self.debug;
         Ok(s)
     }
 }

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod explain;
 pub mod flow;
 pub mod ftp;
+pub mod fuzzing;
 pub mod live;
 pub mod pipeline;
 pub mod read;

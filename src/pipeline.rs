@@ -1,6 +1,8 @@
 //! One way through: frame → decode → flow → engine → sinks. The same pipeline serves
 //! `read` (frames from files) and `live` (frames from the kernel, plus ticks).
 
+use std::io::Write;
+
 use crate::capture::{Frame, SkippedRecord};
 use crate::decode::decode;
 use crate::flow::{self, FlowTable};
@@ -17,6 +19,8 @@ pub struct Pipeline {
     flows: FlowTable,
     engine: Engine,
     metrics: Metrics,
+    /// Where trace lines go (with `Settings::engine.trace`).
+    debug: Option<Box<dyn std::io::Write + Send>>,
 }
 
 impl Pipeline {
@@ -25,7 +29,14 @@ impl Pipeline {
             flows: FlowTable::new(settings.flow),
             engine: Engine::new(settings.engine),
             metrics,
+            debug: None,
         }
+    }
+
+    /// Send trace lines (commands and replies as parsed) to `out`.
+    pub fn with_debug(mut self, out: Box<dyn std::io::Write + Send>) -> Self {
+        self.debug = Some(out);
+        self
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -57,6 +68,7 @@ impl Pipeline {
             flows,
             engine,
             metrics,
+            ..
         } = self;
         flows.segment(frame.ts, &seg, metrics, &mut |c, input| {
             engine.handle(input, c)
@@ -74,6 +86,7 @@ impl Pipeline {
             flows,
             engine,
             metrics,
+            ..
         } = self;
         flows.advance(now, metrics, &mut |c, input| engine.handle(input, c));
         engine.tick(now, metrics);
@@ -86,6 +99,7 @@ impl Pipeline {
             flows,
             engine,
             metrics,
+            ..
         } = self;
         flows.finish(metrics, &mut |c, input| engine.handle(input, c));
         engine.finish(metrics);
@@ -100,6 +114,11 @@ impl Pipeline {
                 Output::Event(e) => {
                     self.metrics.event(&e);
                     sink.event(&e);
+                }
+                Output::Trace(line) => {
+                    if let Some(out) = self.debug.as_mut() {
+                        let _ = writeln!(out, "ftpwatch: debug: {line}");
+                    }
                 }
             }
         }

@@ -52,6 +52,9 @@ pub fn run(args: &ReadArgs) -> ExitCode {
         }
     };
     let mut pipeline = Pipeline::new(settings, Metrics::new());
+    if args.analysis.debug {
+        pipeline = pipeline.with_debug(Box::new(io::stderr()));
+    }
     let opts = LogOptions {
         redact_user: args.analysis.redact_user,
     };

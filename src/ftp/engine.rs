@@ -31,6 +31,13 @@ pub struct Config {
     pub abort_settle: Duration,
     /// A data connection that moved no bytes for this long is `stalled`.
     pub stall_after: Duration,
+    /// Keep user names out of every output: records carry none, and the session's
+    /// user name is replaced by `****` in every text kept (file names, reply texts,
+    /// anomaly details, trace lines). Names shorter than 3 characters are not scrubbed
+    /// from texts (they would match everywhere).
+    pub redact_user: bool,
+    /// Emit `Output::Trace` lines: every command (PASS as `PASS ****`) and reply.
+    pub trace: bool,
 }
 
 impl Default for Config {
@@ -43,6 +50,8 @@ impl Default for Config {
             max_expectations: 100_000,
             abort_settle: Duration::from_secs(2),
             stall_after: Duration::from_secs(5),
+            redact_user: false,
+            trace: false,
         }
     }
 }

@@ -102,6 +102,11 @@ impl Lines<'_, '_> {
             && starts_like_reply(self.data)
             && f.partial.contains(&0)
         {
+            // The spare byte kept for a CR is not part of a line that ends here.
+            if f.partial.len() > self.max_line {
+                f.partial.truncate(self.max_line);
+                f.overflow = true;
+            }
             f.handed_out = true;
             let after_gap = std::mem::take(&mut f.after_gap);
             return Some(Line {
@@ -282,6 +287,19 @@ mod tests {
         assert_eq!(collect(&mut f, &[b"CWD a\r\n"], 64), plain(&["CWD a"]));
         f.gap(); // "CWD b\r\n" was not captured
         assert_eq!(collect(&mut f, &[b"CWD c\r\n"], 64), plain(&["CWD c"]));
+    }
+
+    #[test]
+    fn junk_handed_out_before_a_reply_respects_the_cap() {
+        // Found by the line_framer fuzz target: the junk line was one byte over the cap.
+        let mut f = LineFramer::new();
+        let mut junk = vec![b'x'; 10];
+        junk.push(0);
+        junk.extend(vec![b'y'; 20]);
+        let got = collect(&mut f, &[&junk, b"220 ok\r\n"], 16);
+        assert_eq!(got[0].0.len(), 16);
+        assert!(got[0].1, "cut lines are flagged");
+        assert_eq!(got[1], ("220 ok".to_string(), false));
     }
 
     #[test]

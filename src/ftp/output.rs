@@ -287,4 +287,6 @@ pub enum Output {
     Expect(Expectation),
     /// The endpoint is no longer expected (replaced, refused, or its session ended).
     Unexpect(ExpectId),
+    /// A debug line (only with `Config::trace`): a command or a reply as parsed.
+    Trace(String),
 }

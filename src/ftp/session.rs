@@ -173,9 +173,32 @@ impl Session {
         self.first_close.get_or_insert(how);
     }
 
+    /// Replace the session's user name in a text meant for output, when redacting.
+    fn scrub(&self, s: String, cx: &Ctx<'_>) -> String {
+        match &self.user {
+            Some(u) if cx.cfg.redact_user && u.len() >= 3 && s.contains(&**u) => {
+                s.replace(&**u, "****")
+            }
+            _ => s,
+        }
+    }
+
+    /// Protocol text kept for output: lossy UTF-8, capped, scrubbed.
+    fn keep(&self, b: &[u8], cx: &mut Ctx<'_>) -> String {
+        let s = text_string(b, cx);
+        self.scrub(s, cx)
+    }
+
+    fn trace(&self, dir: char, what: String, cx: &mut Ctx<'_>) {
+        if cx.cfg.trace {
+            let line = format!("session {} {dir} {}", self.id, self.scrub(what, cx));
+            cx.shared.out.push_back(Output::Trace(line));
+        }
+    }
+
     fn anomaly(&self, kind: Anomaly, detail: String, cx: &mut Ctx<'_>) {
         cx.counters.anomaly(kind);
-        let mut detail = detail;
+        let mut detail = self.scrub(detail, cx);
         cap_string(&mut detail, cx.cfg.max_text);
         cx.shared
             .out
@@ -196,11 +219,12 @@ impl Session {
         }
         cx.counters.command(cmd.verb);
         self.commands = self.commands.saturating_add(1);
+        if cmd.verb == Verb::USER {
+            self.user = cmd.arg().map(|a| text(a, cx));
+        }
+        self.trace('>', cmd.to_string(), cx);
         let kind = match cmd.verb {
-            Verb::USER => {
-                self.user = cmd.arg().map(|a| text(a, cx));
-                PendingKind::Plain
-            }
+            Verb::USER => PendingKind::Plain,
             Verb::PORT | Verb::EPRT => {
                 self.announce_active(&cmd, cx);
                 PendingKind::Plain
@@ -223,7 +247,7 @@ impl Session {
             }
             v if v.is_transfer() => {
                 self.transfers = self.transfers.saturating_add(1);
-                let arg = cmd.arg().map(|a| text(a, cx));
+                let arg = cmd.arg().map(|a| self.keep(a, cx).into_boxed_str());
                 let mut t = Transfer::new(v, arg, cx.now);
                 t.channel = self.channel.take().map(|c| *c);
                 if let (Some((path, size)), Some(arg)) = (&self.size_hint, &t.argument)
@@ -350,14 +374,19 @@ impl Session {
             ReplyStep::Malformed => {
                 let detail = format!("reply line: {}", printable(line.bytes));
                 self.anomaly(Anomaly::MalformedReply, detail, cx);
-                if let Some(head) = self.pending.front_mut() {
-                    head.malformed_answer = true;
+                // It may have answered the oldest command not answered so already.
+                if let Some(p) = self.pending.iter_mut().find(|p| !p.malformed_answer) {
+                    p.malformed_answer = true;
                 }
             }
             ReplyStep::Reply {
                 code, text, glued, ..
             } => {
                 cx.counters.reply(code);
+                if cx.cfg.trace {
+                    let t = String::from_utf8_lossy(text.unwrap_or(b"(multi-line)"));
+                    self.trace('<', format!("{code} {t}"), cx);
+                }
                 match self.reply_codes.binary_search_by_key(&code, |(c, _)| *c) {
                     Ok(i) => self.reply_codes[i].1 = self.reply_codes[i].1.saturating_add(1),
                     Err(i) => self.reply_codes.insert(i, (code, 1)),
@@ -454,17 +483,25 @@ impl Session {
                 }
                 return;
             }
-            if self.pending.get(1).is_some_and(|p| p.verb == Verb::ABOR)
-                && let Some(PendingKind::Transfer(t)) =
-                    self.pending.front_mut().map(|p| &mut p.kind)
+            let abor_behind = self.pending.get(1).is_some_and(|p| p.verb == Verb::ABOR);
+            if abor_behind
+                && matches!(
+                    self.pending.front().map(|p| &p.kind),
+                    Some(PendingKind::Transfer(_))
+                )
             {
                 // An ABOR waits behind this transfer: hold the reply until it is clear
                 // whether the server answers both or only the ABOR.
-                t.held = Some(FinalReply {
+                let held = FinalReply {
                     code: Some(code),
-                    text: text.map(|t| text_string(t, cx)),
+                    text: text.map(|t| self.keep(t, cx)),
                     at: cx.now,
-                });
+                };
+                if let Some(PendingKind::Transfer(t)) =
+                    self.pending.front_mut().map(|p| &mut p.kind)
+                {
+                    t.held = Some(held);
+                }
                 return;
             }
             let p = self.pending.pop_front().expect("head exists");
@@ -519,7 +556,7 @@ impl Session {
         }
         let reply = FinalReply {
             code: Some(code),
-            text: text.map(|t| text_string(t, cx)),
+            text: text.map(|t| self.keep(t, cx)),
             at: cx.now,
         };
         self.finish_pending(p, Some(reply), cx);
@@ -646,7 +683,11 @@ impl Session {
             start: self.start,
             end: self.last.max(self.start),
             midstream: self.midstream,
-            user: self.user.map(String::from),
+            user: if cx.cfg.redact_user {
+                None
+            } else {
+                self.user.map(String::from)
+            },
             tls: self.tls,
             commands: self.commands,
             reply_codes: self.reply_codes,

@@ -53,6 +53,7 @@ pub struct OsInput {
 
 pub struct LiveConfig {
     pub interfaces: Vec<String>,
+    pub debug: bool,
     pub threads: usize,
     pub settings: Settings,
     pub log: LogOptions,
@@ -112,6 +113,7 @@ pub fn run(args: &LiveArgs) -> ExitCode {
     };
     let cfg = LiveConfig {
         interfaces,
+        debug: args.analysis.debug,
         threads: if args.replay.is_some() {
             1
         } else {
@@ -174,7 +176,11 @@ pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
         .collect::<Vec<_>>()
         .join(",");
     let analysis = analysis::Analysis {
-        pipeline: Pipeline::new(cfg.settings, metrics),
+        pipeline: if cfg.debug {
+            Pipeline::new(cfg.settings, metrics).with_debug(Box::new(std::io::stderr()))
+        } else {
+            Pipeline::new(cfg.settings, metrics)
+        },
         log: EventLog::new(os.events, cfg.log),
         clock: os.clock,
         shutdown: shutdown.clone(),
