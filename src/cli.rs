@@ -43,9 +43,14 @@ pub struct AnalysisArgs {
     /// Log every command and reply as parsed to standard error (PASS as `PASS ****`).
     #[arg(long)]
     pub debug: bool,
-    /// Connections tracked at once; beyond it new ones are counted and not followed.
-    #[arg(long, default_value_t = 262_144)]
-    pub max_flows: usize,
+    /// Memory for the analysis state (connections, sessions, buffers), e.g. 512M, 2G;
+    /// the caps below it are derived from it. The live capture ring (64 MiB per capture
+    /// thread) comes on top.
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
+    pub max_memory: usize,
+    /// Connections tracked at once (default: from --max-memory, 262,144 for 512M).
+    #[arg(long)]
+    pub max_flows: Option<usize>,
     /// Seconds after a 426 to wait for the data connection's teardown.
     #[arg(long, default_value_t = 2.0)]
     pub abort_settle: f64,
@@ -66,14 +71,56 @@ impl AnalysisArgs {
                 Err(format!("{name}: {v} is not a number of seconds"))
             }
         };
-        let mut s = Settings::default();
+        let mut s = Settings::with_memory_budget(self.max_memory);
         s.flow.control_ports = self.ports.clone();
-        s.flow.max_flows = self.max_flows;
+        if let Some(n) = self.max_flows {
+            s.flow.max_flows = n.max(1);
+        }
         s.engine.abort_settle = secs("--abort-settle", self.abort_settle)?;
         s.engine.stall_after = secs("--stall-after", self.stall_after)?;
         s.engine.redact_user = self.redact_user;
         s.engine.trace = self.debug;
         Ok(s)
+    }
+}
+
+/// `512M`, `2G`, `64KiB`, or plain bytes.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 512M)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{s:?}: unknown unit (use K, M or G)")),
+    };
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if bytes < (1 << 20) {
+        return Err(format!("{s:?} is below the 1M minimum"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("4096KiB"), Ok(4 << 20));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("12").unwrap_err().contains("minimum"));
+        assert!(parse_size("5T").is_err());
+        assert!(parse_size("lots").is_err());
     }
 }
 

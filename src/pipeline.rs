@@ -9,10 +9,44 @@ use crate::flow::{self, FlowTable};
 use crate::ftp::{self, Engine, Output, Timestamp};
 use crate::sink::{EventSink, Metrics};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub flow: flow::Config,
     pub engine: ftp::Config,
+}
+
+/// What one tracked connection costs (table entry, timer, key; measured at about
+/// 900 bytes for an idle control connection with its session, see benches/bounds.rs),
+/// rounded up.
+pub const FLOW_BYTES: usize = 1024;
+/// What one session costs in the engine, rounded up.
+pub const SESSION_BYTES: usize = 1024;
+/// The default analysis budget: fits a gateway with 262,144 connections tracked.
+pub const DEFAULT_MEMORY: usize = 512 << 20;
+
+impl Settings {
+    /// Caps derived from a memory budget for the analysis state: half for the
+    /// connection table, a quarter for sessions, an eighth for out-of-order bytes, a
+    /// sixteenth for unfinished lines. Each cap that is hit is counted
+    /// (`ftpwatch_bounds_hit_total`), and a full table evicts half-open connections first.
+    pub fn with_memory_budget(budget: usize) -> Self {
+        let mut s = Settings {
+            flow: flow::Config::default(),
+            engine: ftp::Config::default(),
+        };
+        s.flow.max_flows = (budget / 2 / FLOW_BYTES).max(64);
+        s.flow.max_buffered_total = budget / 8;
+        s.engine.max_sessions = (budget / 4 / SESSION_BYTES).max(32);
+        s.engine.max_expectations = (s.flow.max_flows / 4).max(16);
+        s.engine.max_partial_total = budget / 16;
+        s
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::with_memory_budget(DEFAULT_MEMORY)
+    }
 }
 
 pub struct Pipeline {

@@ -36,6 +36,8 @@ pub struct Config {
     pub max_flows: usize,
     /// Out-of-order bytes held per direction of a control connection.
     pub max_buffer: usize,
+    /// Out-of-order bytes held by all control connections together.
+    pub max_buffered_total: usize,
     /// A control connection with no packet (and no live data connection) this long ends.
     pub control_idle: Duration,
     pub data_idle: Duration,
@@ -55,6 +57,7 @@ impl Default for Config {
             control_ports: vec![21],
             max_flows: 262_144,
             max_buffer: 64 * 1024,
+            max_buffered_total: 64 << 20,
             control_idle: Duration::from_secs(900),
             data_idle: Duration::from_secs(300),
             half_open_idle: Duration::from_secs(30),
@@ -115,6 +118,17 @@ struct Flow {
 }
 
 impl Flow {
+    /// Out-of-order bytes this flow holds.
+    fn held(&self) -> usize {
+        self.dirs
+            .iter()
+            .map(|d| match &d.stream {
+                Stream::Reassembled(r) => r.buffered(),
+                Stream::Counted(_) => 0,
+            })
+            .sum()
+    }
+
     fn responder(&self) -> SocketAddr {
         self.key.other(self.initiator)
     }
@@ -151,6 +165,8 @@ pub struct FlowTable {
     half_open: std::collections::VecDeque<(ConnId, FlowKey)>,
     /// Flows still in their handshake (the live part of `half_open`).
     half_open_count: usize,
+    /// Out-of-order bytes held by every flow (bounded by `max_buffered_total`).
+    held_total: usize,
     dedup: Dedup,
     next_conn: u64,
     now: Timestamp,
@@ -174,6 +190,7 @@ impl FlowTable {
             timers: BTreeMap::new(),
             half_open: std::collections::VecDeque::new(),
             half_open_count: 0,
+            held_total: 0,
             dedup,
             next_conn: 0,
             now: Timestamp::ZERO,
@@ -243,7 +260,10 @@ impl FlowTable {
         if let Some(flow) = self.flows.get_mut(&key) {
             let conn = flow.conn;
             let was_half_open = flow.state == State::HalfOpen;
-            let closed = process(flow, &self.cfg, self.now, seg, counters, emit);
+            let held_before = flow.held();
+            let room = self.cfg.max_buffered_total.saturating_sub(self.held_total);
+            let closed = process(flow, &self.cfg, room, self.now, seg, counters, emit);
+            self.held_total = self.held_total - held_before + flow.held();
             if was_half_open && flow.state != State::HalfOpen {
                 self.half_open_count -= 1;
             }
@@ -374,7 +394,9 @@ impl FlowTable {
             // The engine is waiting for this one: report it at once.
             report_open(flow, counters, emit);
         }
-        let closed = process(flow, &self.cfg, self.now, seg, counters, emit);
+        let room = self.cfg.max_buffered_total.saturating_sub(self.held_total);
+        let closed = process(flow, &self.cfg, room, self.now, seg, counters, emit);
+        self.held_total += flow.held();
         if flow.state != State::HalfOpen {
             self.half_open_count -= 1;
         }
@@ -416,6 +438,7 @@ impl FlowTable {
     fn remove(&mut self, key: FlowKey) -> Option<Flow> {
         let flow = self.flows.remove(&key)?;
         self.timers.remove(&(flow.timer, flow.conn));
+        self.held_total -= flow.held();
         if flow.state == State::HalfOpen {
             self.half_open_count -= 1;
         }
@@ -526,6 +549,7 @@ impl FlowTable {
         self.timers.clear();
         self.half_open.clear();
         self.half_open_count = 0;
+        self.held_total = 0;
         self.expectations = Expectations::default();
         self.interest.fill(0);
         for p in &self.cfg.control_ports {
@@ -570,6 +594,7 @@ fn deliver(
 fn process(
     flow: &mut Flow,
     cfg: &Config,
+    shared_room: usize,
     now: Timestamp,
     seg: &Segment<'_>,
     counters: &mut dyn Counters,
@@ -602,7 +627,9 @@ fn process(
         };
         match &mut flow.dirs[idx(from)].stream {
             Stream::Reassembled(r) => {
-                let report = r.push(seq, seg.payload, seg.wire_len, cfg.max_buffer, &mut |c| {
+                // This direction's cap, and what is left of the table-wide one.
+                let cap = cfg.max_buffer.min(r.buffered() + shared_room);
+                let report = r.push(seq, seg.payload, seg.wire_len, cap, &mut |c| {
                     deliver(c, conn, from, now, counters, emit)
                 });
                 if report.buffer_full {

@@ -31,6 +31,9 @@ pub struct Config {
     pub abort_settle: Duration,
     /// A data connection that moved no bytes for this long is `stalled`.
     pub stall_after: Duration,
+    /// Bytes of unfinished lines held by all sessions together; past it, lines are
+    /// cut at 512 bytes (counted as `line_length`).
+    pub max_partial_total: usize,
     /// Keep user names out of every output: records carry none, and the session's
     /// user name is replaced by `****` in every text kept (file names, reply texts,
     /// anomaly details, trace lines). Names shorter than 3 characters are not scrubbed
@@ -50,6 +53,7 @@ impl Default for Config {
             max_expectations: 100_000,
             abort_settle: Duration::from_secs(2),
             stall_after: Duration::from_secs(5),
+            max_partial_total: 32 << 20,
             redact_user: false,
             trace: false,
         }
@@ -66,6 +70,8 @@ pub struct Shared {
     max_expectations: usize,
     pub settling_sessions: Vec<ConnId>,
     pub out: VecDeque<Output>,
+    /// Bytes of unfinished lines held by all sessions.
+    pub partial_total: usize,
 }
 
 impl Shared {
@@ -200,7 +206,9 @@ impl Engine {
             }
             StreamEvent::Gap { from, len } => {
                 if let Some(s) = self.sessions.get_mut(&conn) {
+                    let before = s.buffered();
                     s.gap(from, len);
+                    self.shared.partial_total -= before - s.buffered();
                 }
             }
             StreamEvent::Fin { from } => self.teardown(conn, from, CloseHow::Fin, counters),
@@ -319,6 +327,7 @@ impl Engine {
         let Some(s) = self.sessions.remove(&conn) else {
             return;
         };
+        self.shared.partial_total -= s.buffered();
         counters.sessions_active(-1);
         let mut cx = Ctx {
             cfg: &self.cfg,

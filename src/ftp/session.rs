@@ -28,6 +28,10 @@ pub struct Ctx<'a> {
     pub now: Timestamp,
 }
 
+/// The line cap while the sessions' partial lines are over their shared budget: still
+/// enough for any verb or reply code.
+const SHORT_LINE: usize = 512;
+
 /// A command waiting for its final reply.
 #[derive(Debug)]
 struct Pending {
@@ -138,7 +142,14 @@ impl Session {
             Side::Initiator => &mut self.client_lines,
             Side::Responder => &mut self.server_lines,
         });
-        let mut lines = framer.feed(bytes, cx.cfg.max_line);
+        let held_before = framer.buffered();
+        // Partial lines of all sessions share one budget; past it, lines are cut short.
+        let max_line = if cx.shared.partial_total > cx.cfg.max_partial_total {
+            cx.cfg.max_line.min(SHORT_LINE)
+        } else {
+            cx.cfg.max_line
+        };
+        let mut lines = framer.feed(bytes, max_line);
         while let Some(line) = lines.next() {
             if self.tls {
                 // The rest of this delivery is already the TLS handshake.
@@ -152,10 +163,16 @@ impl Session {
                 Side::Responder => self.server_line(&line, cx),
             }
         }
+        cx.shared.partial_total = cx.shared.partial_total - held_before + framer.buffered();
         match from {
             Side::Initiator => self.client_lines = framer,
             Side::Responder => self.server_lines = framer,
         }
+    }
+
+    /// Bytes held for unfinished lines.
+    pub fn buffered(&self) -> usize {
+        self.client_lines.buffered() + self.server_lines.buffered()
     }
 
     pub fn gap(&mut self, from: Side, len: u64) {
