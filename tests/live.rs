@@ -341,3 +341,50 @@ fn metrics_endpoint_serves_the_registry() {
     signal(&child, "-INT");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(2)), 0);
 }
+
+#[test]
+fn the_exporter_limits_connections_and_drops_silent_clients() {
+    let dir = temp_dir("limits");
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, pcap_header()).unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "live",
+            "--replay",
+            empty.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_http(port);
+    // 64 clients that connect and say nothing hold every slot...
+    let silent: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...so the next one is closed at once, without an answer.
+    let mut extra = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let _ = write!(extra, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        extra.read(&mut buf).unwrap_or(0),
+        0,
+        "a 65th connection is not served"
+    );
+    // The silent ones are dropped after the 5 s header timeout, and scrapes work again.
+    for mut s in silent {
+        s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        let start = Instant::now();
+        assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
+        assert!(start.elapsed() < Duration::from_secs(7));
+    }
+    assert!(metric(port, "ftpwatch_http_connections_rejected_total").unwrap() >= 1.0);
+    signal(&child, "-TERM");
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(2)), 0);
+}

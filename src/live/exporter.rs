@@ -1,16 +1,30 @@
 //! The HTTP side: `/metrics` (Prometheus text format), `/` (a landing page), and
 //! `/healthz`. It runs on a tokio runtime of its own; capture and analysis never do.
+//!
+//! Exposed on a gateway, it must not be the weak point: at most `MAX_CONNECTIONS`
+//! connections at once (more are closed at once and counted), a client that does not
+//! send its request headers within `HEADER_TIMEOUT` is dropped, and no connection lives
+//! longer than `CONNECTION_LIFETIME`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use prometheus::{Encoder, Registry, TextEncoder};
+use tokio::sync::Semaphore;
+
+pub const MAX_CONNECTIONS: usize = 64;
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,6 +32,55 @@ pub struct AppState {
     /// Unix seconds of the analysis loop's last turn.
     pub heartbeat: Arc<AtomicU64>,
     pub interfaces: Arc<Vec<String>>,
+    pub rejected: prometheus::IntCounter,
+}
+
+/// Accept and serve connections until `stop` is set.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let rejected = state.rejected.clone();
+    let app = router(state);
+    while !stop.load(Ordering::Relaxed) {
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        let (stream, _) = match accepted {
+            Err(_) => continue, // no client: look at `stop` again
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                // Out of descriptors and the like: wait a little rather than spin.
+                eprintln!("ftpwatch: accepting an HTTP connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            rejected.inc();
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            // hyper's header timeout starts with the first byte; a client that sends
+            // nothing at all is dropped here.
+            if tokio::time::timeout(HEADER_TIMEOUT, stream.readable())
+                .await
+                .is_err()
+            {
+                drop(permit);
+                return;
+            }
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
+            drop(permit);
+        });
+    }
+    Ok(())
 }
 
 /// The analysis loop turns at least every 200 ms; this much silence means it is stuck.

@@ -167,6 +167,7 @@ pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
     }
     drop(tx);
     let registry = metrics.registry().clone();
+    let http_rejected = metrics.http_rejected_counter();
     let ports = cfg
         .settings
         .flow
@@ -201,6 +202,7 @@ pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
         registry,
         heartbeat,
         interfaces: Arc::new(cfg.interfaces.clone()),
+        rejected: http_rejected,
     };
     let served = serve(os.listener, state, shutdown.clone(), reopen);
     shutdown.store(true, Ordering::Relaxed);
@@ -236,7 +238,7 @@ fn serve(
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let stop = shutdown.clone();
-        let signals = async move {
+        let signals = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = term.recv() => break,
@@ -247,10 +249,10 @@ fn serve(
                     }
                 }
             }
-            shutdown.store(true, Ordering::Relaxed);
-        };
-        axum::serve(listener, exporter::router(state))
-            .with_graceful_shutdown(signals)
-            .await
+            stop.store(true, Ordering::Relaxed);
+        });
+        let served = exporter::serve(listener, state, shutdown).await;
+        signals.abort();
+        served
     })
 }

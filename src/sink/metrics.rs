@@ -94,6 +94,7 @@ pub struct Metrics {
     kernel_drops: IntCounterVec,
     capture_up: IntGaugeVec,
     interface_errors: IntCounterVec,
+    http_rejected: IntCounter,
     last_packet: Gauge,
 }
 
@@ -291,6 +292,11 @@ impl Metrics {
                 "Capture errors (interface gone, read failures), by interface.",
                 &["interface"],
             ),
+            http_rejected: counter(
+                &r,
+                "ftpwatch_http_connections_rejected_total",
+                "HTTP connections closed at once because the exporter already served its maximum.",
+            ),
             last_packet: {
                 let g = Gauge::new(
                     "ftpwatch_last_packet_timestamp_seconds",
@@ -413,6 +419,11 @@ impl Metrics {
             .set(up as i64);
         self.kernel_drops.with_label_values(&[interface]);
         self.interface_errors.with_label_values(&[interface]);
+    }
+
+    /// The counter the exporter bumps for each connection it turns away.
+    pub fn http_rejected_counter(&self) -> IntCounter {
+        self.http_rejected.clone()
     }
 
     pub fn capture_error(&self, interface: &str) {
