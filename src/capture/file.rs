@@ -211,6 +211,24 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_snaplen_in_the_header_does_not_raise_the_record_limit() {
+        // Found by the capture_file fuzz target: snaplen 2^32-1 let a record claim 4 GiB.
+        let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET, u32::MAX, false).unwrap();
+        w.packet(Timestamp::ZERO, b"ok", 2).unwrap();
+        let mut f = w.into_inner();
+        let rec = f.len();
+        f.extend_from_slice(&[0u8; 8]);
+        f.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+        f.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+        let (seen, err) = read_all(&f);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            err.unwrap(),
+            format!("byte {}: packet length 4294967280 exceeds the largest snapshot length (262144); the capture is corrupt", rec + 8)
+        );
+    }
+
+    #[test]
     fn zero_length_and_inconsistent_records_are_skipped() {
         let f = pcap(false, &[(0, b"", 0), (1000, b"abcd", 2), (2000, b"ok", 2)]);
         let (seen, err) = read_all(&f);

@@ -12,8 +12,9 @@ use crate::ftp::Timestamp;
 pub const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 pub const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
 
-/// libpcap's MAXIMUM_SNAPLEN. A record longer than this and than the file's own
-/// snapshot length means the record framing is broken.
+/// libpcap's MAXIMUM_SNAPLEN. A longer record means the record framing is broken,
+/// whatever snapshot length the file header claims (some writers put 2^32-1 there; a
+/// fuzzed header with such a value once made one record ask for gigabytes).
 pub const MAX_SNAPLEN: u32 = 262_144;
 
 pub struct PcapReader<R> {
@@ -82,7 +83,7 @@ impl<R: Read> PcapReader<R> {
             rd32(be, h, 8),
             rd32(be, h, 12),
         );
-        let limit = MAX_SNAPLEN.max(self.snaplen);
+        let limit = MAX_SNAPLEN;
         if caplen > limit {
             return Err(CaptureError::new(
                 start + 8,

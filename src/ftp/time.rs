@@ -34,7 +34,7 @@ impl Timestamp {
 
     /// Seconds since the epoch as a float, rounded to microseconds: the JSON schema's unit.
     pub fn epoch_seconds(self) -> f64 {
-        let micros = (self.0 + 500) / 1_000;
+        let micros = self.0.saturating_add(500) / 1_000;
         micros as f64 / 1e6
     }
 
@@ -74,6 +74,13 @@ mod tests {
             Timestamp::from_nanos(1_000_000_500).epoch_seconds(),
             1.000001
         );
+    }
+
+    #[test]
+    fn the_far_future_does_not_overflow() {
+        // Found by the pipeline fuzz target (a pcapng timestamp near 2^64 ns).
+        assert!(Timestamp::from_nanos(u64::MAX).epoch_seconds() > 1.8e10);
+        assert_eq!(Timestamp::from_secs_nanos(u64::MAX, 5).as_nanos(), u64::MAX);
     }
 
     #[test]
