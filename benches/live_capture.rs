@@ -313,6 +313,88 @@ fn run_tcpdump(pcap: &Path, offered: u64) -> Run {
     }
 }
 
+/// Scrapes under load while capture runs: wrk on /metrics (32 connections, 10 s)
+/// while tcpreplay plays `pcap` `loops` times. Capture keeping up = no kernel drops and
+/// every packet counted.
+fn scrape_load(bin: &Path, pcap: &Path, offered: u64, loops: u32) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", NS_RX])
+        .arg(bin)
+        .args([
+            "live",
+            "-i",
+            "fwbr0",
+            "--listen",
+            &format!("127.0.0.1:{PORT}"),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ftpwatch starts");
+    wait_ready(|| http_metrics().contains("ftpwatch_capture_up"));
+    let replay = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            NS_TX,
+            "tcpreplay",
+            "--topspeed",
+            "--preload-pcap",
+            "--loop",
+        ])
+        .arg(loops.to_string())
+        .args(["-i", "fwbt0"])
+        .arg(pcap)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tcpreplay runs");
+    let wrk = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            NS_RX,
+            "wrk",
+            "-t2",
+            "-c32",
+            "-d10s",
+            "--latency",
+        ])
+        .arg(format!("http://127.0.0.1:{PORT}/metrics"))
+        .output()
+        .expect("wrk runs");
+    let replayed = replay.wait_with_output().expect("tcpreplay ends");
+    settle(|| metric(&http_metrics(), "ftpwatch_packets_total"));
+    let body = http_metrics();
+    stop(&mut child);
+    let text = String::from_utf8_lossy(&wrk.stdout);
+    let field = |key: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let rate = String::from_utf8_lossy(&replayed.stdout)
+        .lines()
+        .find(|l| l.contains("Rated:"))
+        .and_then(|l| {
+            l.split(',')
+                .find(|p| p.contains("pps"))
+                .map(|p| p.trim().to_string())
+        })
+        .unwrap_or_default();
+    println!(
+        "scrape load: wrk {} requests/s (latency p50 {}, p99 {}), {} errors; capture: {} of {} packets ({rate}), kernel drops {}",
+        field("Requests/sec:"),
+        field("50%"),
+        field("99%"),
+        text.lines()
+            .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+            .unwrap_or("no"),
+        metric(&body, "ftpwatch_packets_total"),
+        offered * loops as u64,
+        metric(&body, "ftpwatch_kernel_drops_total{interface=\"fwbr0\"}"),
+    );
+}
+
 fn wait_ready(mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -377,12 +459,13 @@ fn main() {
         "{:<10} {:<16} {:>9} {:>11} {:>9} {:>7} {:>10}",
         "capture", "tool", "offered", "offered/s", "captured", "drops", "CPU/packet"
     );
-    for (name, offered, path) in captures {
+    for (name, offered, path) in &captures {
+        let (name, offered, path) = (*name, *offered, path.as_path());
         for _ in 0..2 {
             for r in [
-                run_ftpwatch(&bin, "ring", &path, offered),
-                run_ftpwatch(&bin, "pnet", &path, offered),
-                run_tcpdump(&path, offered),
+                run_ftpwatch(&bin, "ring", path, offered),
+                run_ftpwatch(&bin, "pnet", path, offered),
+                run_tcpdump(path, offered),
             ] {
                 println!(
                     "{name:<10} {:<16} {:>9} {:>11.0} {:>9} {:>7} {:>8.0} ns",
@@ -396,5 +479,7 @@ fn main() {
             }
         }
     }
+    let (_, small_offered, small_path) = &captures[1];
+    scrape_load(&bin, small_path, *small_offered, 3);
     teardown();
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{analyse_with, sessions, transfers};
+use common::{analyse_with, metric, sessions, transfers};
 use ftpwatch::decode::TcpFlags;
 use ftpwatch::ftp::{Outcome, Side};
 use ftpwatch::pipeline::Settings;
@@ -25,18 +25,6 @@ fn syn_from(i: u32) -> Vec<u8> {
         TcpFlags::new(TcpFlags::SYN),
         &[],
     )
-}
-
-fn metric(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {series}"))
 }
 
 #[test]

@@ -9,17 +9,7 @@ use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::synth::FtpSim;
 
 fn metric(p: &Pipeline, series: &str) -> u64 {
-    p.metrics()
-        .render()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {series}"))
+    common::metric(&p.metrics().render(), series)
 }
 
 fn logged_in() -> FtpSim {

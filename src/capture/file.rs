@@ -224,7 +224,10 @@ mod tests {
         assert_eq!(seen.len(), 1);
         assert_eq!(
             err.unwrap(),
-            format!("byte {}: packet length 4294967280 exceeds the largest snapshot length (262144); the capture is corrupt", rec + 8)
+            format!(
+                "byte {}: packet length 4294967280 exceeds the largest snapshot length (262144); the capture is corrupt",
+                rec + 8
+            )
         );
     }
 

@@ -21,7 +21,6 @@ pub struct PcapReader<R> {
     bytes: ByteReader<R>,
     big_endian: bool,
     nanos: bool,
-    snaplen: u32,
     link: LinkType,
     /// Bytes of the record handed out last, consumed at the next call.
     pending: usize,
@@ -51,7 +50,6 @@ impl<R: Read> PcapReader<R> {
                 ErrorKind::UnsupportedVersion { major, minor },
             ));
         }
-        let snaplen = rd32(big_endian, h, 16);
         // The upper bits of the link-type field carry FCS information (pcap-savefile(5)).
         let link = LinkType((rd32(big_endian, h, 20) & 0xffff) as u16);
         bytes.consume(24);
@@ -59,7 +57,6 @@ impl<R: Read> PcapReader<R> {
             bytes,
             big_endian,
             nanos,
-            snaplen,
             link,
             pending: 0,
         })

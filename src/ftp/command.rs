@@ -162,7 +162,15 @@ const DM: u8 = 0xf2;
 
 /// Parse one command line (without its line ending). Returns `None` for a line with no
 /// verb at all (empty, blanks, or only Telnet bytes), which is not a command.
+///
+/// The line stops at a CR: a CR inside a line is a line ending the peer mangled (a
+/// client ending lines with a bare CR sends `USER alice\rPASS secret` as one line),
+/// and what follows it is another command, never part of this one's argument.
 pub fn parse(line: &[u8]) -> Option<Command<'_>> {
+    let line = match line.iter().position(|&b| b == b'\r') {
+        Some(cr) => &line[..cr],
+        None => line,
+    };
     let mut rest = line;
     let mut telnet_prefix = false;
     loop {
@@ -248,6 +256,18 @@ mod tests {
         assert_eq!(format!("{c:?}"), "PASS ****");
         assert!(!format!("{c} {c:?}").contains("hunter2"));
         assert_eq!(parse(b"pass hunter2").unwrap().arg(), None);
+    }
+
+    #[test]
+    fn a_bare_cr_ends_the_argument_so_a_merged_pass_never_shows() {
+        // Found by the pipeline fuzz target.
+        let c = parse(b"USER alice\xff\rPASS fuzz-secret").unwrap();
+        assert_eq!(c.verb, Verb::USER);
+        assert_eq!(c.arg(), Some(&b"alice\xff"[..]));
+        assert!(!c.to_string().contains("fuzz-secret"));
+        assert_eq!(parse(b"CWD \rPASS x").unwrap().arg(), None);
+        let glued = parse(b"USER\rPASS x").unwrap();
+        assert_eq!((glued.verb, glued.arg()), (Verb::USER, None));
     }
 
     #[test]

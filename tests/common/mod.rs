@@ -106,3 +106,16 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     std::fs::write(&p, bytes).expect("write temp file");
     p
 }
+
+/// The value of one series (exact name and labels) in a text exposition.
+pub fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no series {series}"))
+}

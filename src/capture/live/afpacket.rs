@@ -12,6 +12,11 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use pnet::datalink::{self, NetworkInterface};
+
+use super::OpenError;
+use crate::capture::LinkType;
+
 // Linux UAPI values (<linux/if_packet.h>, <asm-generic/socket.h>); stable kernel ABI.
 const SOL_PACKET: libc::c_int = 263;
 const PACKET_STATISTICS: libc::c_int = 6;
@@ -56,9 +61,9 @@ impl PacketSocket {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let size = rcvbuf.min(i32::MAX as usize) as libc::c_int;
         let rcvbuf_forced =
-            setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, SO_RCVBUFFORCE, size).is_ok();
+            setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, SO_RCVBUFFORCE, &size).is_ok();
         if !rcvbuf_forced {
-            setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, size)?;
+            setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, &size)?;
         }
         let granted = getsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize;
         let mut program = tcp_filter(framing, drop_outgoing);
@@ -97,6 +102,66 @@ impl PacketSocket {
     }
 }
 
+/// ARPHRD_* of an interface, from sysfs.
+fn hardware_type(name: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/type"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn framing_of(arphrd: u32) -> Option<(Framing, LinkType)> {
+    match arphrd {
+        // ARPHRD_ETHER, ARPHRD_LOOPBACK (which carries a zeroed Ethernet header).
+        1 | 772 => Some((Framing::Ethernet, LinkType::ETHERNET)),
+        // ARPHRD_NONE (tun), PPP, TUNNEL, TUNNEL6, SIT, IPGRE: IP from the first byte.
+        65534 | 512 | 768 | 769 | 776 | 778 => Some((Framing::RawIp, LinkType::RAW)),
+        _ => None,
+    }
+}
+
+pub fn is_permission(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+}
+
+/// What both AF_PACKET backends start from: the interface, its link type, and our
+/// filtered socket, not yet bound.
+pub struct Prepared {
+    pub iface: NetworkInterface,
+    pub link: LinkType,
+    pub sock: PacketSocket,
+}
+
+/// Find the interface and open the socket for it. On loopback every packet is
+/// received twice, as outgoing and as incoming: the filter keeps the incoming copy.
+pub fn prepare(name: &str, rcvbuf: usize) -> Result<Prepared, OpenError> {
+    let iface = datalink::interfaces()
+        .into_iter()
+        .find(|i| i.name == name)
+        .ok_or_else(|| OpenError::NoSuchInterface(name.to_string()))?;
+    let arphrd = hardware_type(name).unwrap_or(1);
+    let (framing, link) = framing_of(arphrd).ok_or(OpenError::UnsupportedLink {
+        interface: name.to_string(),
+        arphrd,
+    })?;
+    let sock = PacketSocket::open(framing, arphrd == 772, rcvbuf).map_err(|error| {
+        if is_permission(&error) {
+            OpenError::Permission {
+                interface: name.to_string(),
+                capability: "CAP_NET_RAW",
+                what: "to open an AF_PACKET socket",
+            }
+        } else {
+            OpenError::Io {
+                interface: name.to_string(),
+                error,
+            }
+        }
+    })?;
+    Ok(Prepared { iface, link, sock })
+}
+
 /// Packets received and dropped by the kernel since the last call (reading resets the
 /// kernel's counters).
 pub fn take_statistics(fd: RawFd) -> io::Result<(u64, u64)> {
@@ -119,20 +184,22 @@ pub fn take_statistics(fd: RawFd) -> io::Result<(u64, u64)> {
     Ok((st.tp_packets as u64, st.tp_drops as u64))
 }
 
-fn setsockopt_int(
+/// setsockopt(2) with any plain value.
+pub fn setsockopt<T>(
     fd: RawFd,
     level: libc::c_int,
     name: libc::c_int,
-    v: libc::c_int,
+    value: &T,
 ) -> io::Result<()> {
-    // SAFETY: `v` is a local c_int valid for the call; its size is passed with it.
+    // SAFETY: `value` is a live reference for the duration of the call and its size is
+    // passed with it; the kernel only reads it.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            (&v as *const libc::c_int).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
+            (value as *const T).cast(),
+            mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if rc != 0 {

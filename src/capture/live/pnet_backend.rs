@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 
 use pnet::datalink::{self, Channel, DataLinkReceiver, FanoutOption, FanoutType};
 
-use super::afpacket::{Framing, PacketSocket, take_statistics};
+use super::afpacket::{Prepared, is_permission, prepare, take_statistics};
 use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL, RawFrame};
 use crate::capture::LinkType;
 
@@ -32,57 +32,9 @@ impl Default for PnetOpener {
     }
 }
 
-/// ARPHRD_* of an interface, from sysfs.
-pub(super) fn hardware_type(name: &str) -> Option<u32> {
-    std::fs::read_to_string(format!("/sys/class/net/{name}/type"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-pub(super) fn framing_of(arphrd: u32) -> Option<(Framing, LinkType)> {
-    match arphrd {
-        // ARPHRD_ETHER, ARPHRD_LOOPBACK (which carries a zeroed Ethernet header).
-        1 | 772 => Some((Framing::Ethernet, LinkType::ETHERNET)),
-        // ARPHRD_NONE (tun), PPP, TUNNEL, TUNNEL6, SIT, IPGRE: IP from the first byte.
-        65534 | 512 | 768 | 769 | 776 | 778 => Some((Framing::RawIp, LinkType::RAW)),
-        _ => None,
-    }
-}
-
-pub(super) fn is_permission(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
-}
-
 impl Opener for PnetOpener {
     fn open(&self, name: &str, member: usize) -> Result<Box<dyn LiveCapture>, OpenError> {
-        let iface = datalink::interfaces()
-            .into_iter()
-            .find(|i| i.name == name)
-            .ok_or_else(|| OpenError::NoSuchInterface(name.to_string()))?;
-        let arphrd = hardware_type(name).unwrap_or(1);
-        let (framing, link) = framing_of(arphrd).ok_or(OpenError::UnsupportedLink {
-            interface: name.to_string(),
-            arphrd,
-        })?;
-        // On loopback every packet is received twice, as outgoing and as incoming:
-        // the kernel filter keeps only the incoming copy.
-        let loopback = arphrd == 772;
-        let sock = PacketSocket::open(framing, loopback, self.rcvbuf).map_err(|error| {
-            if is_permission(&error) {
-                OpenError::Permission {
-                    interface: name.to_string(),
-                    capability: "CAP_NET_RAW",
-                    what: "to open an AF_PACKET socket",
-                }
-            } else {
-                OpenError::Io {
-                    interface: name.to_string(),
-                    error,
-                }
-            }
-        })?;
+        let Prepared { iface, link, sock } = prepare(name, self.rcvbuf)?;
         if !sock.rcvbuf_forced && member == 0 {
             eprintln!(
                 "ftpwatch: without CAP_NET_ADMIN the receive buffer on {name} is {} KiB (net.core.rmem_max), not {} KiB; bursts may be dropped (counted in ftpwatch_kernel_drops_total)",

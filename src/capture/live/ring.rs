@@ -15,10 +15,9 @@ use std::os::fd::RawFd;
 use std::ptr;
 use std::sync::atomic::{Ordering, fence};
 
-use pnet::datalink;
-
-use super::afpacket::{PacketSocket, take_statistics};
-use super::pnet_backend::{framing_of, hardware_type, is_permission};
+use super::afpacket::{
+    PacketSocket, Prepared, is_permission, prepare, setsockopt, take_statistics,
+};
 use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL, RawFrame};
 use crate::capture::LinkType;
 use crate::ftp::Timestamp;
@@ -91,53 +90,19 @@ impl Default for RingOpener {
     }
 }
 
-fn setsockopt<T>(fd: RawFd, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` is a live reference for the duration of the call and its size is
-    // passed with it; the kernel only reads it.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            SOL_PACKET,
-            name,
-            (value as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+fn set<T>(fd: RawFd, name: libc::c_int, value: &T) -> io::Result<()> {
+    setsockopt(fd, SOL_PACKET, name, value)
 }
 
 impl Opener for RingOpener {
     fn open(&self, name: &str, member: usize) -> Result<Box<dyn LiveCapture>, OpenError> {
-        let iface = datalink::interfaces()
-            .into_iter()
-            .find(|i| i.name == name)
-            .ok_or_else(|| OpenError::NoSuchInterface(name.to_string()))?;
-        let arphrd = hardware_type(name).unwrap_or(1);
-        let (framing, link) = framing_of(arphrd).ok_or(OpenError::UnsupportedLink {
-            interface: name.to_string(),
-            arphrd,
-        })?;
+        let Prepared { iface, link, sock } = prepare(name, 1 << 20)?;
         let io_err = |error: io::Error| OpenError::Io {
             interface: name.to_string(),
             error,
         };
-        let sock = PacketSocket::open(framing, arphrd == 772, 1 << 20).map_err(|error| {
-            if is_permission(&error) {
-                OpenError::Permission {
-                    interface: name.to_string(),
-                    capability: "CAP_NET_RAW",
-                    what: "to open an AF_PACKET socket",
-                }
-            } else {
-                io_err(error)
-            }
-        })?;
         let fd = sock.raw_fd();
-        setsockopt(fd, PACKET_VERSION, &TPACKET_V3).map_err(io_err)?;
+        set(fd, PACKET_VERSION, &TPACKET_V3).map_err(io_err)?;
         let req = TpacketReq3 {
             tp_block_size: self.block_size as u32,
             tp_block_nr: self.blocks as u32,
@@ -147,7 +112,7 @@ impl Opener for RingOpener {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        setsockopt(fd, PACKET_RX_RING, &req).map_err(io_err)?;
+        set(fd, PACKET_RX_RING, &req).map_err(io_err)?;
         let map_len = self.block_size * self.blocks;
         // SAFETY: maps the ring the kernel just allocated for `fd`; the result is
         // checked, and the mapping is owned (and unmapped) by the returned `Ring`.
@@ -197,7 +162,7 @@ impl Opener for RingOpener {
                 mr_alen: 0,
                 mr_address: [0; 8],
             };
-            setsockopt(fd, PACKET_ADD_MEMBERSHIP, &mreq).map_err(|error| {
+            set(fd, PACKET_ADD_MEMBERSHIP, &mreq).map_err(|error| {
                 if is_permission(&error) {
                     OpenError::Permission {
                         interface: name.to_string(),
@@ -213,7 +178,7 @@ impl Opener for RingOpener {
             let group =
                 ((std::process::id() as u16) ^ (iface.index as u16)).wrapping_mul(31) as u32;
             let arg: u32 = group | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
-            setsockopt(fd, PACKET_FANOUT, &arg).map_err(io_err)?;
+            set(fd, PACKET_FANOUT, &arg).map_err(io_err)?;
         }
         let _ = member;
         Ok(Box::new(ring))
