@@ -35,6 +35,21 @@ fn captures() -> Vec<(PathBuf, &'static str, &'static str)> {
         "alice",
         "s3cret-pw",
     ));
+    // A client's PASS line in the server's direction (a peer echoing what it got, or
+    // roles guessed backwards): a malformed reply whose text is reported as an anomaly.
+    let mut s = FtpSim::default_v4();
+    s.connect();
+    s.cmd("USER bob-the-user");
+    s.reply("331 Password required");
+    s.cmd("PASS echoed-pw");
+    s.reply("PASS echoed-pw");
+    s.reply("230 Logged in");
+    s.quit();
+    v.push((
+        temp_file("secrets-echo.pcap", &s.cap.to_pcap()),
+        "bob-the-user",
+        "echoed-pw",
+    ));
     v
 }
 

@@ -190,8 +190,10 @@ impl Session {
         self.first_close.get_or_insert(how);
     }
 
-    /// Replace the session's user name in a text meant for output, when redacting.
-    fn scrub(&self, s: String, cx: &Ctx<'_>) -> String {
+    /// Every protocol text meant for output passes here: a PASS argument in it is
+    /// masked, and the session's user name is replaced when redacting.
+    fn scrub(&self, mut s: String, cx: &Ctx<'_>) -> String {
+        command::mask_password(&mut s);
         match &self.user {
             Some(u) if cx.cfg.redact_user && u.len() >= 3 && s.contains(&**u) => {
                 s.replace(&**u, "****")
