@@ -35,11 +35,13 @@ fn captures() -> Vec<(PathBuf, &'static str, &'static str)> {
         "alice",
         "s3cret-pw",
     ));
-    // A client's PASS line in the server's direction (a peer echoing what it got, or
-    // roles guessed backwards): a malformed reply whose text is reported as an anomaly.
+    // A USER line that runs into the PASS line without its CRLF (one line, to the
+    // server as to us), and a client's PASS line in the server's direction (a peer
+    // echoing what it got, or roles guessed backwards): a malformed reply whose text
+    // is reported as an anomaly.
     let mut s = FtpSim::default_v4();
     s.connect();
-    s.cmd("USER bob-the-user");
+    s.cmd_bytes(b"USER bob-the-user\xa5\x9aPASS echoed-pw");
     s.reply("331 Password required");
     s.cmd("PASS echoed-pw");
     s.reply("PASS echoed-pw");

@@ -190,8 +190,9 @@ impl Session {
         self.first_close.get_or_insert(how);
     }
 
-    /// Every protocol text meant for output passes here: a PASS argument in it is
-    /// masked, and the session's user name is replaced when redacting.
+    /// Every text meant for output passes here, also those formatted from raw lines
+    /// (anomaly details, debug traces): a PASS argument in it is masked, and the
+    /// session's user name is replaced when redacting.
     fn scrub(&self, mut s: String, cx: &Ctx<'_>) -> String {
         command::mask_password(&mut s);
         match &self.user {
@@ -740,11 +741,15 @@ fn text(b: &[u8], cx: &mut Ctx<'_>) -> Box<str> {
     text_string(b, cx).into_boxed_str()
 }
 
+/// Protocol bytes become stored text here: lossy UTF-8, capped, and a PASS argument
+/// inside masked (a USER line that ran into the next line without its CRLF is, to the
+/// server as to us, `USER ali?PASS secret`).
 fn text_string(b: &[u8], cx: &mut Ctx<'_>) -> String {
     let mut s = String::from_utf8_lossy(b).into_owned();
     if cap_string(&mut s, cx.cfg.max_text) {
         cx.counters.bound_hit(Bound::StoredText);
     }
+    command::mask_password(&mut s);
     s
 }
 
