@@ -12,11 +12,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use ftpwatch::capture::{FileSource, FrameSource, Next};
-use ftpwatch::decode::TcpFlags;
 use ftpwatch::ftp::{Side, Timestamp};
 use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::sink::{Discard, Metrics};
-use ftpwatch::synth::frame::tcp_frame;
+use ftpwatch::synth::frame::flood_syn;
 use ftpwatch::synth::{FtpSim, Link};
 
 fn rss_bytes() -> u64 {
@@ -61,27 +60,6 @@ fn feed(p: &mut Pipeline, frames: impl Iterator<Item = Vec<u8>>, clock: &mut u64
     n
 }
 
-fn syn(i: u32) -> Vec<u8> {
-    let src: SocketAddr = format!(
-        "10.{}.{}.{}:{}",
-        1 + i / 65536 % 250,
-        i / 256 % 256,
-        i % 256,
-        1024 + i % 60000
-    )
-    .parse()
-    .unwrap();
-    tcp_frame(
-        Link::Ethernet,
-        src,
-        "192.0.2.21:21".parse().unwrap(),
-        i,
-        0,
-        TcpFlags::new(TcpFlags::SYN),
-        &[],
-    )
-}
-
 fn syn_flood(settings: &Settings) {
     let mut p = Pipeline::new(settings.clone(), Metrics::new());
     let before = rss_bytes();
@@ -91,7 +69,9 @@ fn syn_flood(settings: &Settings) {
         settings.flow.max_flows
     );
     for chunk in 0..10u32 {
-        let frames: Vec<Vec<u8>> = (chunk * 100_000..(chunk + 1) * 100_000).map(syn).collect();
+        let frames: Vec<Vec<u8>> = (chunk * 100_000..(chunk + 1) * 100_000)
+            .map(flood_syn)
+            .collect();
         let t = Instant::now();
         let n = feed(&mut p, frames.into_iter(), &mut clock);
         let ns = t.elapsed().as_nanos() as f64 / n as f64;

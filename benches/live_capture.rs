@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use ftpwatch::capture::writer::PcapWriter;
 use ftpwatch::decode::TcpFlags;
 use ftpwatch::ftp::Timestamp;
-use ftpwatch::synth::frame::tcp_frame;
+use ftpwatch::synth::frame::{flood_syn, tcp_frame};
 use ftpwatch::synth::{FtpSim, Link};
 
 const NS_TX: &str = "fwbench-tx";
@@ -135,26 +135,7 @@ fn small_frames() -> impl Iterator<Item = Vec<u8>> {
 
 /// A flood of 54-byte-payload-free SYNs to port 21 from distinct sources.
 fn syn_frames() -> impl Iterator<Item = Vec<u8>> {
-    (0..400_000u32).map(|i| {
-        let src: SocketAddr = format!(
-            "10.{}.{}.{}:{}",
-            2 + i / 65536 % 200,
-            i / 256 % 256,
-            i % 256,
-            1024 + i % 60000
-        )
-        .parse()
-        .unwrap();
-        tcp_frame(
-            Link::Ethernet,
-            src,
-            "192.0.2.21:21".parse().unwrap(),
-            i,
-            0,
-            TcpFlags::new(TcpFlags::SYN),
-            &[],
-        )
-    })
+    (0..400_000u32).map(flood_syn)
 }
 
 /// Process CPU seconds (user + system) from /proc/PID/stat.

@@ -133,3 +133,26 @@ pub fn tcp_frame(
 ) -> Vec<u8> {
     link.wrap(&tcp_ip(src, dst, seq, ack, flags, payload), src.is_ipv6())
 }
+
+/// The `i`-th SYN of a flood to 192.0.2.21:21, each from a source address of its own
+/// (for the first 16 million), for the benchmarks of the connection table's bounds.
+pub fn flood_syn(i: u32) -> Vec<u8> {
+    let src = SocketAddr::from((
+        [
+            10,
+            (1 + i / 65536 % 250) as u8,
+            (i / 256 % 256) as u8,
+            (i % 256) as u8,
+        ],
+        (1024 + i % 60000) as u16,
+    ));
+    tcp_frame(
+        Link::Ethernet,
+        src,
+        SocketAddr::from(([192, 0, 2, 21], 21)),
+        i,
+        0,
+        TcpFlags::new(TcpFlags::SYN),
+        &[],
+    )
+}
