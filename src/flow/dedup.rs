@@ -49,6 +49,7 @@ impl Dedup {
             seg.seq,
             seg.ack,
             seg.flags.bits(),
+            seg.window,
             seg.wire_len,
         );
         let fp = self.hasher.hash_one(key) | 1; // never 0, the empty slot
@@ -92,6 +93,17 @@ mod tests {
         assert!(d.is_copy(ms(1003), &seg(1)), "forwarded copy, 3 ms later");
         assert!(!d.is_copy(ms(1250), &seg(1)), "retransmission after an RTO");
         assert!(!d.is_copy(ms(1250), &seg(2)), "another segment");
+    }
+
+    #[test]
+    fn a_window_update_is_not_a_copy_of_the_ack_before_it() {
+        let mut d = Dedup::new(Duration::from_millis(10));
+        let ack = seg(1);
+        let mut update = seg(1);
+        update.window = 4096;
+        assert!(!d.is_copy(ms(1000), &ack));
+        assert!(!d.is_copy(ms(1001), &update));
+        assert!(d.is_copy(ms(1001), &update), "and its own copy is one");
     }
 
     #[test]
