@@ -80,6 +80,15 @@ fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Wait until something listens on `port` without connecting to it: a probe
+/// connection would hold one of the exporter's connection slots for a moment.
+fn wait_listening(port: u16) {
+    let needle = format!(":{port:04X} 00000000:0000 0A");
+    wait_for("a listening socket", Duration::from_secs(10), || {
+        std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| t.contains(&needle))
+    });
+}
+
 fn wait_http(port: u16) {
     wait_for("the HTTP server", Duration::from_secs(10), || {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -330,6 +339,17 @@ fn metrics_endpoint_serves_the_registry() {
         metric(port, "ftp_replies_total{class=\"2xx\",code=\"226\"}"),
         Some(1.0)
     );
+    // The data segments cross to the analysis thread as headers only (their payload
+    // is never read): still every byte counted, and nothing taken for truncation.
+    assert_eq!(
+        metric(port, "ftp_data_bytes_total{direction=\"download\"}"),
+        Some(3000.0)
+    );
+    assert_eq!(
+        metric(port, "ftpwatch_bytes_total"),
+        Some((records.len() - 16 * frames) as f64)
+    );
+    assert_eq!(metric(port, "ftpwatch_truncated_packets_total"), Some(0.0));
     assert_eq!(
         metric(port, "ftpwatch_capture_up{interface=\"replay\"}"),
         Some(1.0)
@@ -356,10 +376,11 @@ fn the_exporter_limits_connections_and_drops_silent_clients() {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_http(port);
+    wait_listening(port);
     // 64 clients that connect and say nothing hold every slot...
     let silent: Vec<TcpStream> = (0..64)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
