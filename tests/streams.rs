@@ -4,10 +4,10 @@
 mod common;
 
 use common::{analyse, analyse_with, anomalies, sessions, transfers};
-use ftpwatch::capture::writer::PcapNgWriter;
+use ftpwatch::capture::writer::{PcapNgWriter, PcapWriter};
 use ftpwatch::capture::{FileSource, FrameSource, LinkType, Next};
 use ftpwatch::decode::TcpFlags;
-use ftpwatch::ftp::{AbortCause, Outcome, Side, TransferRecord};
+use ftpwatch::ftp::{AbortCause, Outcome, Side, Timestamp, TransferRecord};
 use ftpwatch::pipeline::Settings;
 use ftpwatch::synth::{FtpSim, Link};
 
@@ -273,4 +273,37 @@ fn sequence_numbers_wrapping_inside_a_session() {
     s.ctrl.seq_b = u32::MAX - 5;
     let s = reset_abort(s);
     assert_eq!(summary(&transfers(&analyse(&s.cap.to_pcap()))[0]), EXPECTED);
+}
+
+#[test]
+fn a_gateway_captured_on_both_interfaces_sees_every_segment_once() {
+    // Every frame twice, the copy 40 µs later: a forwarded packet coming in and
+    // going out (`tcpdump -i any` on a gateway).
+    let mut s = reset_abort(FtpSim::default_v4());
+    let frames = s.cap.take_frames();
+    let mut w = PcapWriter::new(Vec::new(), Link::Ethernet.link_type(), 65535, true).unwrap();
+    let mut once = PcapWriter::new(Vec::new(), Link::Ethernet.link_type(), 65535, true).unwrap();
+    let mut both = Vec::new();
+    for (ts, f) in &frames {
+        once.packet(*ts, f, f.len() as u32).unwrap();
+        both.push((*ts, f));
+        both.push((Timestamp::from_nanos(ts.as_nanos() + 40_000), f));
+    }
+    // In the order a capture records them: by time.
+    both.sort_by_key(|(ts, _)| *ts);
+    for (ts, f) in both {
+        w.packet(ts, f, f.len() as u32).unwrap();
+    }
+    let (events, p) = analyse_with(&w.into_inner(), Settings::default());
+    let t = transfers(&events);
+    assert_eq!(t.len(), 1);
+    assert_eq!(summary(&t[0]), EXPECTED);
+    // To the microsecond what the capture without copies gives: a copy of the data
+    // connection's last segment or of its RST would move its end and the lag.
+    let single = analyse(&once.into_inner());
+    assert_eq!(t[0].data, transfers(&single)[0].data);
+    assert_eq!(anomalies(&events), Vec::<&str>::new());
+    assert_eq!(sessions(&events)[0].commands, sessions(&single)[0].commands);
+    assert_eq!(p.metrics().duplicates_total(), frames.len() as u64);
+    assert_eq!(p.metrics().packets_total(), 2 * frames.len() as u64);
 }
