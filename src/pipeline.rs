@@ -86,8 +86,10 @@ impl Pipeline {
     }
 
     pub fn frame(&mut self, frame: &Frame<'_>, sink: &mut dyn EventSink) {
-        self.metrics
-            .packet(frame.data.len(), frame.ts.epoch_seconds());
+        self.metrics.packet(
+            frame.data.len() + frame.elided as usize,
+            frame.ts.epoch_seconds(),
+        );
         let seg = match decode(frame) {
             Ok(s) => s,
             Err(why) => {
@@ -95,7 +97,7 @@ impl Pipeline {
                 return;
             }
         };
-        if seg.truncated() {
+        if (seg.payload.len() as u64 + u64::from(frame.elided)) < u64::from(seg.wire_len) {
             self.metrics.truncated_packet();
         }
         let Pipeline {

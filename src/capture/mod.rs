@@ -42,6 +42,10 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// The length on the wire.
     pub orig_len: u32,
+    /// TCP payload bytes captured but left out of `data` because nothing reads them
+    /// (live capture keeps only the headers of segments off the control ports).
+    /// Unlike a snapshot-length cut, this is neither lost nor counted as truncation.
+    pub elided: u32,
 }
 
 /// A record the source skipped without losing its place in the capture.

@@ -111,6 +111,7 @@ impl<R: Read> PcapReader<R> {
             link: self.link,
             data,
             orig_len,
+            elided: 0,
         }))
     }
 }

@@ -202,6 +202,7 @@ impl<R: Read> PcapNgReader<R> {
                         link: iface.link,
                         data,
                         orig_len,
+                        elided: 0,
                     }));
                 }
                 SPB => {
@@ -226,6 +227,7 @@ impl<R: Read> PcapNgReader<R> {
                         link: iface.link,
                         data,
                         orig_len,
+                        elided: 0,
                     }));
                 }
                 _ => {}

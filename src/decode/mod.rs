@@ -144,6 +144,7 @@ mod tests {
             link,
             data,
             orig_len: data.len() as u32,
+            elided: 0,
         }
     }
 

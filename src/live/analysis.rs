@@ -26,13 +26,14 @@ pub struct Analysis {
 
 impl Analysis {
     fn batch(&mut self, b: Batch) {
-        for &(ts, off, len) in &b.frames {
-            let data = &b.data[off as usize..(off + len) as usize];
+        for f in &b.frames {
+            let data = &b.data[f.offset as usize..(f.offset + f.len) as usize];
             let frame = Frame {
-                ts,
+                ts: f.ts,
                 link: b.link,
                 data,
-                orig_len: len,
+                orig_len: f.len + f.elided,
+                elided: f.elided,
             };
             self.pipeline.frame(&frame, &mut self.log);
         }

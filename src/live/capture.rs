@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel};
 use std::time::{Duration, Instant};
 
-use crate::capture::LinkType;
 use crate::capture::live::{LiveCapture, Opener};
+use crate::capture::{Frame, LinkType};
+use crate::decode::decode;
 use crate::ftp::Timestamp;
 use crate::sink::Metrics;
 
@@ -18,12 +19,25 @@ use crate::sink::Metrics;
 /// capture allocates nothing.
 pub struct Batch {
     pub link: LinkType,
-    pub frames: Vec<(Timestamp, u32, u32)>,
+    pub frames: Vec<Slot>,
     pub data: Vec<u8>,
     home: Sender<Batch>,
 }
 
+/// Where one frame's bytes lie in `Batch::data`, and how many payload bytes were left
+/// out (`Frame::elided`).
+#[derive(Copy, Clone, Debug)]
+pub struct Slot {
+    pub ts: Timestamp,
+    pub offset: u32,
+    pub len: u32,
+    pub elided: u32,
+}
+
 const BATCH_FRAMES: usize = 256;
+/// Frames up to this size are copied whole without a look inside: cheaper than
+/// decoding them to find a payload to leave out.
+const ELIDE_ABOVE: usize = 256;
 const BATCH_BYTES: usize = 512 << 10;
 /// A batch is handed over at the latest this long after its first frame.
 const BATCH_AGE: Duration = Duration::from_millis(20);
@@ -42,10 +56,15 @@ impl Batch {
         let _ = home.send(self);
     }
 
-    fn push(&mut self, ts: Timestamp, frame: &[u8]) {
-        self.frames
-            .push((ts, self.data.len() as u32, frame.len() as u32));
-        self.data.extend_from_slice(frame);
+    fn push(&mut self, ts: Timestamp, frame: &[u8], elided: usize) {
+        let kept = &frame[..frame.len() - elided];
+        self.frames.push(Slot {
+            ts,
+            offset: self.data.len() as u32,
+            len: kept.len() as u32,
+            elided: elided as u32,
+        });
+        self.data.extend_from_slice(kept);
     }
 
     fn full(&self) -> bool {
@@ -61,6 +80,8 @@ pub struct CaptureThread {
     pub metrics: Metrics,
     pub shutdown: Arc<AtomicBool>,
     pub tx: SyncSender<Batch>,
+    /// The FTP control ports: only their segments' payload is ever read.
+    pub control_ports: Arc<[u16]>,
 }
 
 impl CaptureThread {
@@ -143,7 +164,7 @@ impl CaptureThread {
                         batch_started = Instant::now();
                     }
                     let ts = f.ts.unwrap_or_else(self.clock);
-                    batch.push(ts, f.data);
+                    batch.push(ts, f.data, elidable(&self.control_ports, link, ts, f.data));
                     check_age = batch.frames.len().is_multiple_of(AGE_CHECK_EVERY);
                 }
                 Ok(None) => {}
@@ -182,5 +203,86 @@ impl CaptureThread {
             self.metrics.kernel_drops(&self.interface, s.drops);
         }
         result
+    }
+}
+
+/// How many bytes at the end of `data` nobody will read: the TCP payload of a
+/// segment off the control ports. Data connections are followed by their sequence
+/// numbers and everything else only counted, so bulk transfers cross to the
+/// analysis thread as headers only. Undecodable frames are kept whole, for the
+/// analysis thread to count.
+fn elidable(control_ports: &[u16], link: LinkType, ts: Timestamp, data: &[u8]) -> usize {
+    if data.len() <= ELIDE_ABOVE {
+        return 0;
+    }
+    let frame = Frame {
+        ts,
+        link,
+        data,
+        orig_len: data.len() as u32,
+        elided: 0,
+    };
+    match decode(&frame) {
+        Ok(seg)
+            if !seg.payload.is_empty()
+                && !control_ports.contains(&seg.src.port())
+                && !control_ports.contains(&seg.dst.port()) =>
+        {
+            // From the payload's first byte to the end of the frame (a link-layer
+            // trailer after the IP packet goes too).
+            let start = seg.payload.as_ptr() as usize - data.as_ptr() as usize;
+            data.len() - start
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+    use crate::synth::frame::{Link, tcp_frame};
+
+    fn frame(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+        let flags = TcpFlags::new(TcpFlags::ACK | TcpFlags::PSH);
+        let (src, dst) = (src.parse().unwrap(), dst.parse().unwrap());
+        tcp_frame(Link::Ethernet, src, dst, 1, 1, flags, payload)
+    }
+
+    fn elided(f: &[u8]) -> usize {
+        elidable(&[21, 2121], LinkType::ETHERNET, Timestamp::ZERO, f)
+    }
+
+    #[test]
+    fn only_the_payload_of_large_segments_off_the_control_ports_is_left_out() {
+        let data = frame("10.0.0.1:20", "10.0.0.2:40000", &[7; 1448]);
+        assert_eq!(elided(&data), 1448, "a data segment crosses as its headers");
+        for (src, dst) in [
+            ("10.0.0.2:40000", "10.0.0.1:21"),
+            ("10.0.0.1:2121", "10.0.0.2:5"),
+        ] {
+            assert_eq!(elided(&frame(src, dst, &[b'x'; 1000])), 0, "{src} > {dst}");
+        }
+        let small = frame("10.0.0.1:20", "10.0.0.2:40000", &[7; 100]);
+        assert_eq!(elided(&small), 0, "small frames are copied without a look");
+        let mut junk = data.clone();
+        junk[14] = 0x00; // IP version 0: undecodable, kept whole to be counted
+        assert_eq!(elided(&junk), 0);
+    }
+
+    #[test]
+    fn an_elided_frame_analyses_like_the_whole_one() {
+        let data = frame("10.0.0.1:20", "10.0.0.2:40000", &[7; 1448]);
+        let n = elided(&data);
+        let kept = &data[..data.len() - n];
+        let f = Frame {
+            ts: Timestamp::ZERO,
+            link: LinkType::ETHERNET,
+            data: kept,
+            orig_len: data.len() as u32,
+            elided: n as u32,
+        };
+        let seg = decode(&f).unwrap();
+        assert_eq!((seg.payload.len(), seg.wire_len, seg.seq), (0, 1448, 1));
     }
 }

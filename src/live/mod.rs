@@ -150,6 +150,7 @@ pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
     let reopen = Arc::new(AtomicBool::new(false));
     let heartbeat = Arc::new(AtomicU64::new((os.clock)().secs()));
     let (tx, rx) = std::sync::mpsc::sync_channel(256);
+    let control_ports: Arc<[u16]> = cfg.settings.flow.control_ports.clone().into();
     for (interface, member, c) in handles {
         let t = capture::CaptureThread {
             interface,
@@ -159,6 +160,7 @@ pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
             tx: tx.clone(),
+            control_ports: control_ports.clone(),
         };
         std::thread::Builder::new()
             .name("ftpwatch-capture".into())
