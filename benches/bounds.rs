@@ -25,15 +25,7 @@ fn rss_bytes() -> u64 {
 }
 
 fn metric(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .unwrap_or(0.0) as u64
+    ftpwatch::sink::metrics::sample(text, series).unwrap_or(0.0) as u64
 }
 
 /// Feed raw frames (already built) with timestamps 1 µs apart.

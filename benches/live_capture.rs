@@ -183,15 +183,7 @@ fn replay(pcap: &Path, loops: u32) -> f64 {
 }
 
 fn metric(body: &str, series: &str) -> u64 {
-    body.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .unwrap_or(0.0) as u64
+    ftpwatch::sink::metrics::sample(body, series).unwrap_or(0.0) as u64
 }
 
 fn http_metrics() -> String {

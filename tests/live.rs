@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ftpwatch::capture::writer::PcapWriter;
@@ -63,13 +63,7 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
 /// The value of one exposition line, e.g. `ftpwatch_packets_total`.
 fn metric(port: u16, series: &str) -> Option<f64> {
     let (_, body) = http_get(port, "/metrics");
-    body.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+    ftpwatch::sink::metrics::sample(&body, series)
 }
 
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
@@ -119,6 +113,18 @@ fn pcap_header() -> Vec<u8> {
     PcapWriter::new(Vec::new(), Link::Ethernet.link_type(), 65535, true)
         .unwrap()
         .into_inner()
+}
+
+/// Start `ftpwatch live` replaying standard input, feed it a pcap header and
+/// `records`, and wait for its HTTP server. The stdin stays open for more.
+fn start_fed(port: u16, events: &Path, records: &[u8]) -> (Child, ChildStdin) {
+    let mut child = spawn_replay(port, events);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&pcap_header()).unwrap();
+    stdin.write_all(records).unwrap();
+    stdin.flush().unwrap();
+    wait_http(port);
+    (child, stdin)
 }
 
 fn spawn_replay(port: u16, events: &Path) -> Child {
@@ -226,13 +232,8 @@ fn sigterm_flushes_pending_events_and_exits_zero_within_two_seconds() {
     let dir = temp_dir("term");
     let events = dir.join("events.jsonl");
     let port = free_port();
-    let mut child = spawn_replay(port, &events);
-    let mut stdin = child.stdin.take().unwrap();
     let (records, frames) = session_records(40000, false);
-    stdin.write_all(&pcap_header()).unwrap();
-    stdin.write_all(&records).unwrap();
-    stdin.flush().unwrap();
-    wait_http(port);
+    let (mut child, stdin) = start_fed(port, &events, &records);
     wait_for("every frame analysed", Duration::from_secs(10), || {
         metric(port, "ftpwatch_packets_total") == Some(frames as f64)
     });
@@ -271,13 +272,8 @@ fn sighup_reopens_the_event_log_after_it_was_moved_away() {
     let events = dir.join("events.jsonl");
     let rotated = dir.join("events.jsonl.1");
     let port = free_port();
-    let mut child = spawn_replay(port, &events);
-    let mut stdin = child.stdin.take().unwrap();
     let (first, _) = session_records(40001, true);
-    stdin.write_all(&pcap_header()).unwrap();
-    stdin.write_all(&first).unwrap();
-    stdin.flush().unwrap();
-    wait_http(port);
+    let (mut child, mut stdin) = start_fed(port, &events, &first);
     wait_for("the first session", Duration::from_secs(10), || {
         std::fs::read_to_string(&events).is_ok_and(|s| s.contains("\"type\":\"session\""))
     });
@@ -318,13 +314,8 @@ fn sighup_reopens_the_event_log_after_it_was_moved_away() {
 fn metrics_endpoint_serves_the_registry() {
     let dir = temp_dir("metrics");
     let port = free_port();
-    let mut child = spawn_replay(port, &dir.join("e.jsonl"));
-    let mut stdin = child.stdin.take().unwrap();
     let (records, frames) = session_records(40003, true);
-    stdin.write_all(&pcap_header()).unwrap();
-    stdin.write_all(&records).unwrap();
-    stdin.flush().unwrap();
-    wait_http(port);
+    let (mut child, _stdin) = start_fed(port, &dir.join("e.jsonl"), &records);
     wait_for("every frame analysed", Duration::from_secs(10), || {
         metric(port, "ftpwatch_packets_total") == Some(frames as f64)
     });

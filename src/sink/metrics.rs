@@ -617,3 +617,32 @@ impl Counters for Metrics {
         self.duplicates.inc();
     }
 }
+
+/// The value of one series (exact name and labels, e.g. `ftp_replies_total{class="4xx",code="426"}`)
+/// in a text exposition: how tests and benchmarks read back what ftpwatch served.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_reads_exactly_the_named_series() {
+        let text = "# HELP x_total X.\nx_total 3\nx_total_other 9\nftp_replies_total{class=\"4xx\",code=\"426\"} 2\n";
+        assert_eq!(sample(text, "x_total"), Some(3.0));
+        assert_eq!(
+            sample(text, "ftp_replies_total{class=\"4xx\",code=\"426\"}"),
+            Some(2.0)
+        );
+        assert_eq!(sample(text, "x"), None);
+        assert_eq!(sample(text, "ftp_replies_total"), None);
+    }
+}

@@ -109,13 +109,6 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
 
 /// The value of one series (exact name and labels) in a text exposition.
 pub fn metric(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no series {series}"))
+    ftpwatch::sink::metrics::sample(text, series).unwrap_or_else(|| panic!("no series {series}"))
+        as u64
 }
