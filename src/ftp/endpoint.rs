@@ -160,17 +160,34 @@ fn trim_end(b: &[u8]) -> &[u8] {
     &b[..end]
 }
 
-/// The size a server announces in a 150 reply, e.g.
+/// The size a server announces in a 150 reply: `(N bytes)` in any case (vsftpd and
+/// ProFTPD `bytes`, Serv-U `Bytes`), or `(N octets)`, e.g.
 /// `150 Opening BINARY mode data connection for big.bin (1048576 bytes).`
 pub fn parse_announced_size(text: &[u8]) -> Option<u64> {
-    let at = find(text, b" bytes)")?;
-    let open = text[..at].iter().rposition(|&b| b == b'(')?;
-    parse_u64(&text[open + 1..at])
+    let mut rest = text;
+    while let Some(open) = rest.iter().position(|&b| b == b'(') {
+        rest = &rest[open + 1..];
+        let close = rest.iter().position(|&b| b == b')')?;
+        let inner = &rest[..close];
+        if let Some(space) = inner.iter().position(|&b| b == b' ')
+            && let unit = trim_start(&inner[space..])
+            && (unit.eq_ignore_ascii_case(b"bytes") || unit.eq_ignore_ascii_case(b"octets"))
+            && let Some(n) = parse_u64(&inner[..space])
+        {
+            return Some(n);
+        }
+    }
+    None
 }
 
-/// A 213 reply to SIZE: `213 1048576`.
+fn trim_start(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|&c| c != b' ').unwrap_or(b.len());
+    &b[start..]
+}
+
+/// A 213 reply to SIZE (RFC 3659 §4): `213 1048576`.
 pub fn parse_size_reply(text: &[u8]) -> Option<u64> {
-    parse_u64(trim_end(text))
+    parse_u64(trim_end(trim_start(text)))
 }
 
 fn parse_u64(d: &[u8]) -> Option<u64> {
@@ -178,10 +195,6 @@ fn parse_u64(d: &[u8]) -> Option<u64> {
         return None;
     }
     Some(d.iter().fold(0u64, |a, &b| a * 10 + (b - b'0') as u64))
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -322,17 +335,56 @@ mod tests {
     }
 
     #[test]
-    fn announced_sizes() {
+    fn announced_size_in_bytes() {
         assert_eq!(
             parse_announced_size(b"Opening BINARY mode data connection for a.bin (1048576 bytes)."),
             Some(1_048_576)
         );
+    }
+
+    #[test]
+    fn announced_size_in_capitalised_bytes() {
+        assert_eq!(
+            parse_announced_size(b"Opening BINARY mode data connection for /a.bin (4096 Bytes)"),
+            Some(4096)
+        );
+        assert_eq!(parse_announced_size(b"Opening (77 BYTES)"), Some(77));
+    }
+
+    #[test]
+    fn announced_size_in_octets() {
+        assert_eq!(
+            parse_announced_size(b"Ouverture de la connexion pour x.bin (123456 octets)."),
+            Some(123_456)
+        );
+        assert_eq!(parse_announced_size(b"Opening (9 Octets)"), Some(9));
+    }
+
+    #[test]
+    fn announced_size_after_other_parentheses() {
+        assert_eq!(
+            parse_announced_size(b"Opening data connection for report (v2).csv (512 bytes)"),
+            Some(512)
+        );
+    }
+
+    #[test]
+    fn no_announced_size() {
         assert_eq!(
             parse_announced_size(b"Here comes the directory listing."),
             None
         );
         assert_eq!(parse_announced_size(b"Opening (x bytes)"), None);
+        assert_eq!(parse_announced_size(b"Opening (12 kbytes)"), None);
+        assert_eq!(parse_announced_size(b"Opening (12 bytes"), None);
+        assert_eq!(parse_announced_size(b"(99999999999999999999 bytes)"), None);
+    }
+
+    #[test]
+    fn size_reply_213() {
         assert_eq!(parse_size_reply(b"4096"), Some(4096));
+        assert_eq!(parse_size_reply(b" 4096 "), Some(4096));
         assert_eq!(parse_size_reply(b"99999999999999999999"), None);
+        assert_eq!(parse_size_reply(b"4096 bytes"), None);
     }
 }
