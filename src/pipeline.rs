@@ -147,6 +147,7 @@ impl Pipeline {
             match out {
                 Output::Expect(e) => self.flows.expect(e, &mut self.metrics),
                 Output::Unexpect(id) => self.flows.unexpect(id),
+                Output::Release(r) => self.flows.release(r),
                 Output::Event(e) => {
                     self.metrics.event(&e);
                     sink.event(&e);

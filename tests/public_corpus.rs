@@ -13,6 +13,8 @@
 //! 3. Verbs are counted by name when ftpwatch knows them, as `other` when not (the
 //!    crafted 132-letter verbs of fake-long-commands).
 //!
+//! Every transfer's final reply is in its command's completion set (RFC 959 §5.4).
+//!
 //! The corpus is found through FTPWATCH_PUBLIC_PCAPS, or at ../shared/pcaps/public
 //! beside the repository. `.ci/run` sets the variable, and then a missing corpus fails.
 
@@ -116,7 +118,13 @@ fn reply_and_command_counts_agree_with_tshark() {
         if truth["decode_as"].to_string().contains("2811") {
             settings.flow.control_ports = vec![2811];
         }
-        let (_, pipeline) = common::analyse_with(&bytes, settings);
+        let (events, pipeline) = common::analyse_with(&bytes, settings);
+        let bad = common::finals_outside_sequence(&events);
+        if !bad.is_empty() {
+            failures.push(format!(
+                "{name}: final replies outside the sequence: {bad:?}"
+            ));
+        }
         let text = pipeline.metrics().render();
         let ours = [
             (

@@ -7,12 +7,14 @@
 //! What the servers do, as recorded:
 //! - a client reset mid-RETR: vsftpd `426 Failure writing network stream.`, ProFTPD
 //!   `426 Transfer aborted. Data connection closed`, pure-ftpd no final reply at all
-//!   (its RETR stays `incomplete`);
-//! - a client reset mid-STOR: vsftpd and ProFTPD 426, pure-ftpd 451 (`failed`);
+//!   (its RETR stays `incomplete`, interrupted by `client_reset`), not even when the
+//!   client sends NOOP next (whose `200` is the NOOP's);
+//! - a client reset mid-STOR: vsftpd and ProFTPD 426, pure-ftpd 451 (`failed`,
+//!   `client_reset`);
 //! - ABOR: 426 then 226 (ProFTPD, pure-ftpd) or 225 (vsftpd); pure-ftpd answers
 //!   ftplib's abort() after a reset with a single 226 that belongs to the ABOR;
-//! - a black-holed data path: vsftpd `421 Data timeout` (`failed`); ProFTPD a 426 once
-//!   the client resets the stalled connection (`stalled`);
+//! - a black-holed data path: vsftpd `421 Data timeout` (`failed`, `stalled`); ProFTPD
+//!   a 426 once the client resets the stalled connection (`stalled`);
 //! - pure-ftpd sends 226 before its last data segment is on the wire: the record waits
 //!   for the teardown, so byte counts are whole.
 
@@ -29,6 +31,18 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "RETR big.bin PASV [150,426] aborted/abor down=309872 up=0 close=client/rst",
             "session quit transfers=1",
             "RETR big.bin PASV [150,426] aborted/abor down=101360 up=0 close=client/fin",
+            "session quit transfers=1",
+        ],
+    ),
+    (
+        // curl --ftp-ssl-ccc: AUTH SSL, login inside TLS, CCC, then cleartext again
+        // (TLS 1.2 and close_notify from both sides; TLS 1.3 with PROT P and one).
+        "proftpd-ccc",
+        &[
+            "RETR small.bin EPSV [150,226] completed down=65536 up=0 close=server/fin",
+            "LIST - EPSV [150,226] completed down=193 up=0 close=server/fin",
+            "session quit transfers=2",
+            "STOR ccc.bin PASV [150,226] completed down=1630 up=49839 close=client/fin",
             "session quit transfers=1",
         ],
     ),
@@ -113,7 +127,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "session quit transfers=0",
             "RETR small.bin EPSV [150,226] completed down=65536 up=0 close=server/fin",
             "session quit transfers=1",
-            "RETR big.bin EPSV [150,150] incomplete down=75920 up=0 close=client/rst",
+            "RETR big.bin EPSV [150,150] incomplete/client_reset down=75920 up=0 close=client/rst",
             "session fin transfers=1",
         ],
     ),
@@ -124,7 +138,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "NLST - PASV [150,226] completed down=35 up=0 close=server/fin",
             "STOR upload/ftplib.bin PASV [150,226] completed down=0 up=40000 close=client/fin",
             "MLSD - PASV [150,226] completed down=559 up=0 close=server/fin",
-            "RETR big.bin PASV [150,150] incomplete down=48976 up=0 close=client/rst",
+            "RETR big.bin PASV [150,150] incomplete/abor down=48976 up=0 close=client/rst",
             "session quit transfers=5",
         ],
     ),
@@ -141,9 +155,17 @@ const EXPECTED: &[(&str, &[&str])] = &[
     (
         "pure-ftpd-reset",
         &[
-            "RETR big.bin PASV [150] incomplete down=50680 up=0 close=client/rst",
+            "RETR big.bin PASV [150] incomplete/client_reset down=50680 up=0 close=client/rst",
             "session quit transfers=1",
-            "STOR upload/reset.bin PASV [150,451] failed down=0 up=65536 close=client/rst",
+            "STOR upload/reset.bin PASV [150,451] failed/client_reset down=0 up=65536 close=client/rst",
+            "session quit transfers=1",
+        ],
+    ),
+    (
+        // No final reply after the reset; the NOOP's `200 Zzz...` is the NOOP's.
+        "pure-ftpd-reset-noop",
+        &[
+            "RETR big.bin PASV [150] incomplete/client_reset down=50680 up=0 close=client/rst",
             "session quit transfers=1",
         ],
     ),
@@ -188,6 +210,15 @@ const EXPECTED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        // async_abor_enable=YES: ftplib's ABOR (only its LF urgent) gets `500 Unknown
+        // command.`, which is the ABOR's; the 426 after it is the RETR's.
+        "vsftpd-ftplib-abort",
+        &[
+            "RETR big.bin PASV [150,426] aborted/abor down=107968 up=0 close=client/rst",
+            "session quit transfers=1",
+        ],
+    ),
+    (
         "vsftpd-lftp",
         &[
             "RETR small.bin PASV [150,226] completed down=65536 up=0 close=server/fin",
@@ -209,7 +240,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
     (
         "vsftpd-stall",
         &[
-            "RETR big.bin PASV [150,421] failed down=55024 up=0 close=open",
+            "RETR big.bin PASV [150,421] failed/stalled down=55024 up=0 close=client/rst",
             "session quit transfers=1",
         ],
     ),
@@ -227,12 +258,14 @@ fn describe(e: &Event) -> Option<String> {
             let replies: Vec<String> = t.replies.iter().map(|c| c.to_string()).collect();
             Some(format!(
                 "{} {} {} [{}] {}{} down={} up={} close={close}",
-                t.command,
+                t.command_name(),
                 t.argument.as_deref().unwrap_or("-"),
                 t.mode.map_or("-", |m| m.as_str()),
                 replies.join(","),
                 t.outcome.as_str(),
+                // The abort cause of a 426, or what broke a failed or incomplete one.
                 t.abort_cause
+                    .or(t.interruption_cause)
                     .map(|c| format!("/{}", c.as_str()))
                     .unwrap_or_default(),
                 d.map_or(0, |d| d.bytes_to_client),
@@ -263,6 +296,20 @@ fn every_recorded_capture_gives_its_exact_transfers() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn no_final_reply_is_outside_its_commands_completion_set() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut checked = 0;
+    for (name, _) in EXPECTED {
+        let bytes = std::fs::read(dir.join(format!("{name}.pcap"))).expect("recorded capture");
+        let events = common::analyse(&bytes);
+        checked += common::transfers(&events).len();
+        let bad = common::finals_outside_sequence(&events);
+        assert!(bad.is_empty(), "{name}: {bad:?}");
+    }
+    assert!(checked > 50, "only {checked} transfers");
 }
 
 #[test]

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use crate::decode::Segment;
 use crate::ftp::{
-    Bound, CloseReason, ConnId, ConnKind, Counters, Eviction, ExpectId, Expectation, Input, Side,
-    StreamEvent, Timestamp,
+    Bound, CloseReason, ConnId, ConnKind, Counters, Eviction, ExpectId, Expectation, Input,
+    Release, Side, StreamEvent, Timestamp,
 };
 use dedup::Dedup;
 use expect::Expectations;
@@ -40,6 +40,10 @@ pub struct Config {
     pub max_buffered_total: usize,
     /// A control connection with no packet (and no live data connection) this long ends.
     pub control_idle: Duration,
+    /// A data connection with no packet this long ends, once no transfer waits on it
+    /// (`Output::Release`). One a transfer still waits on is kept however long it is
+    /// silent (servers wait 600-3600 s); past this idle time it may be evicted, but only
+    /// to make room in a full table.
     pub data_idle: Duration,
     /// A connection that has seen only its handshake.
     pub half_open_idle: Duration,
@@ -93,8 +97,16 @@ enum State {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Control { live_children: u32 },
-    Data { parent: FlowKey },
+    Control {
+        live_children: u32,
+    },
+    Data {
+        parent: FlowKey,
+        /// A transfer waits on it (until the engine releases it): no idle timeout.
+        held: bool,
+        /// Held and idle past `data_idle`: listed in `idle_held`, evictable when full.
+        parked: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -165,6 +177,10 @@ pub struct FlowTable {
     half_open: std::collections::VecDeque<(ConnId, FlowKey)>,
     /// Flows still in their handshake (the live part of `half_open`).
     half_open_count: usize,
+    /// Held data connections that went idle past `data_idle`, oldest first: what a full
+    /// table may evict once no flow is half-open (entries of flows that moved on are
+    /// skipped when reached).
+    idle_held: std::collections::VecDeque<(ConnId, FlowKey)>,
     /// Out-of-order bytes held by every flow (bounded by `max_buffered_total`).
     held_total: usize,
     dedup: Dedup,
@@ -190,6 +206,7 @@ impl FlowTable {
             timers: BTreeMap::new(),
             half_open: std::collections::VecDeque::new(),
             half_open_count: 0,
+            idle_held: std::collections::VecDeque::new(),
             held_total: 0,
             dedup,
             next_conn: 0,
@@ -227,6 +244,24 @@ impl FlowTable {
     pub fn unexpect(&mut self, id: ExpectId) {
         if let Some(port) = self.expectations.remove(id) {
             self.interest[port as usize] -= 1;
+        }
+    }
+
+    /// No transfer waits on this data connection any more: it times out when idle.
+    pub fn release(&mut self, r: Release) {
+        let key = FlowKey::new(r.ends.0, r.ends.1);
+        let Some(f) = self.flows.get_mut(&key) else {
+            return;
+        };
+        if f.conn != r.conn {
+            return;
+        }
+        if let Kind::Data { held, .. } = &mut f.kind {
+            *held = false;
+        }
+        let due = f.last_seen.saturating_add(self.cfg.data_idle).max(self.now);
+        if f.state == State::Open && due < f.timer {
+            self.rearm(r.conn, key, due);
         }
     }
 
@@ -328,8 +363,8 @@ impl FlowTable {
             };
         if self.flows.len() >= self.cfg.max_flows {
             counters.bound_hit(Bound::Flows);
-            if !self.evict_half_open(counters, emit) {
-                // Every flow is established: the new one is not followed.
+            if !self.evict_half_open(counters, emit) && !self.evict_idle_held(counters, emit) {
+                // Every flow is established and busy: the new one is not followed.
                 return;
             }
         }
@@ -337,7 +372,14 @@ impl FlowTable {
         let conn = ConnId(self.next_conn);
         let (kind, event_kind) = match &kind_of {
             None => (Kind::Control { live_children: 0 }, ConnKind::Control),
-            Some(m) => (Kind::Data { parent: m.control }, ConnKind::Data(m.id)),
+            Some(m) => (
+                Kind::Data {
+                    parent: m.control,
+                    held: true,
+                    parked: false,
+                },
+                ConnKind::Data(m.id),
+            ),
         };
         if let Some(m) = kind_of {
             self.unexpect(m.id);
@@ -434,6 +476,71 @@ impl FlowTable {
         false
     }
 
+    /// Make room by dropping the held data connection idle the longest (past
+    /// `data_idle`): a transfer that waits on it loses its end, which is counted.
+    fn evict_idle_held(&mut self, counters: &mut dyn Counters, emit: &mut Emit<'_>) -> bool {
+        while let Some((conn, key)) = self.idle_held.pop_front() {
+            let Some(f) = self.flows.get_mut(&key) else {
+                continue;
+            };
+            let Kind::Data { held, parked, .. } = &mut f.kind else {
+                continue;
+            };
+            if f.conn != conn || !*held || f.state != State::Open {
+                continue;
+            }
+            if f.last_seen.saturating_add(self.cfg.data_idle) > self.now {
+                // It moved again since it was listed.
+                *parked = false;
+                continue;
+            }
+            self.remove(key);
+            counters.flow_evicted(Eviction::PendingTransfer);
+            counters.flows_active(-1);
+            let event = StreamEvent::Closed(CloseReason::Evicted);
+            emit(
+                counters,
+                Input {
+                    ts: self.now,
+                    conn,
+                    event,
+                },
+            );
+            return true;
+        }
+        false
+    }
+
+    /// List a held data connection that went idle as evictable.
+    fn park(&mut self, conn: ConnId, key: FlowKey) {
+        if let Some(Flow {
+            kind: Kind::Data { parked, .. },
+            ..
+        }) = self.flows.get_mut(&key)
+            && !*parked
+        {
+            *parked = true;
+            self.idle_held.push_back((conn, key));
+        }
+        if self.idle_held.len() > 2 * self.flows.len() + 1024 {
+            // Forget entries of flows that moved on, were released or are gone.
+            let flows = &self.flows;
+            self.idle_held.retain(|(c, k)| {
+                flows.get(k).is_some_and(|f| {
+                    f.conn == *c
+                        && matches!(
+                            f.kind,
+                            Kind::Data {
+                                held: true,
+                                parked: true,
+                                ..
+                            }
+                        )
+                })
+            });
+        }
+    }
+
     /// Forget a flow (it has been reported closed, or is being evicted).
     fn remove(&mut self, key: FlowKey) -> Option<Flow> {
         let flow = self.flows.remove(&key)?;
@@ -442,7 +549,7 @@ impl FlowTable {
         if flow.state == State::HalfOpen {
             self.half_open_count -= 1;
         }
-        if let Kind::Data { parent } = flow.kind {
+        if let Kind::Data { parent, .. } = flow.kind {
             self.interest[flow.initiator.port() as usize] -= 1;
             self.interest[key.other(flow.initiator).port() as usize] -= 1;
             if let Some(Flow {
@@ -488,7 +595,16 @@ impl FlowTable {
             };
             let busy_children =
                 matches!(flow.kind, Kind::Control { live_children } if live_children > 0);
+            let held = matches!(flow.kind, Kind::Data { held: true, .. });
             let real_due = flow.last_seen.saturating_add(idle);
+            if held && flow.state == State::Open && real_due <= self.now {
+                // A transfer waits on it: not idle, only evictable when the table is full.
+                self.park(conn, key);
+                let next = self.now.saturating_add(idle);
+                self.flows.get_mut(&key).expect("looked up above").timer = next;
+                self.timers.insert((next, conn), key);
+                continue;
+            }
             if real_due > self.now || (busy_children && flow.state != State::Closed) {
                 let next = real_due.max(self.now.saturating_add(SWEEP_EVERY));
                 self.flows.get_mut(&key).expect("looked up above").timer = next;
@@ -549,6 +665,7 @@ impl FlowTable {
         self.timers.clear();
         self.half_open.clear();
         self.half_open_count = 0;
+        self.idle_held.clear();
         self.held_total = 0;
         self.expectations = Expectations::default();
         self.interest.fill(0);

@@ -24,6 +24,9 @@ label_enum!(
         PreliminaryWithoutDataConnection => "125_without_data_connection",
         AbortWithoutTransfer => "426_without_transfer",
         ReplyWithoutCommand => "reply_without_command",
+        // A reply no command waiting can get (RFC 959 §5.4): kept in the record of
+        // the transfer it came during, which goes on waiting.
+        ReplyOutOfSequence => "reply_out_of_sequence",
         MalformedReply => "malformed_reply",
         ReplyCodeGlued => "reply_code_without_space",
         MissingReply => "missing_reply",
@@ -51,6 +54,9 @@ label_enum!(
     Eviction {
         TimedOut => "idle_timeout",
         TableFull => "table_full",
+        // A data connection of a transfer still waiting for its final reply, idle past
+        // the data timeout, dropped because the table was full.
+        PendingTransfer => "pending_transfer",
     }
 );
 
@@ -63,6 +69,8 @@ pub trait Counters {
     /// A control connection became a session (+1) or ended (-1).
     fn sessions_active(&mut self, delta: i64);
     fn tls_session(&mut self);
+    /// A session's control connection returned to cleartext after TLS (CCC).
+    fn ccc_session(&mut self);
     /// A data connection was matched (+1) or ended (-1).
     fn data_connections_active(&mut self, delta: i64);
     /// Bytes on data connections; `to_client` is a download.
@@ -87,6 +95,7 @@ impl Counters for NoCounters {
     fn bound_hit(&mut self, _: Bound) {}
     fn sessions_active(&mut self, _: i64) {}
     fn tls_session(&mut self) {}
+    fn ccc_session(&mut self) {}
     fn data_connections_active(&mut self, _: i64) {}
     fn data_bytes(&mut self, _: bool, _: u64) {}
     fn encrypted_bytes(&mut self, _: u64) {}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::counters::{Bound, Counters};
 use super::input::{CloseReason, ConnId, ConnKind, ExpectId, Input, Side, StreamEvent};
-use super::output::{CloseHow, EndReason, Expectation, Output, Role};
+use super::output::{CloseHow, EndReason, Expectation, Output, Release, Role};
 use super::session::{Ctx, Session};
 use super::time::Timestamp;
 use super::transfer::{Channel, DataConn};
@@ -97,10 +97,15 @@ impl Shared {
         if let Some(id) = ch.conn
             && let Entry::Occupied(mut e) = self.data.entry(id)
         {
-            if e.get().ended {
+            let d = e.get_mut();
+            if d.ended {
                 e.remove();
-            } else {
-                e.get_mut().released = true;
+            } else if !d.released {
+                d.released = true;
+                self.out.push_back(Output::Release(Release {
+                    conn: id,
+                    ends: (d.client, d.server),
+                }));
             }
         }
     }
@@ -246,15 +251,18 @@ impl Engine {
         syn_seen: bool,
         counters: &mut dyn Counters,
     ) {
-        let Some(control) = self.shared.expects.remove(&expect) else {
+        let session = self.shared.expects.remove(&expect).and_then(|control| {
+            let s = self.sessions.get_mut(&control)?;
+            s.bind_data(expect, conn).then_some((control, s))
+        });
+        let Some((control, s)) = session else {
+            // Nothing waits on it: the table need not keep it through a silence.
+            let ends = (initiator, responder);
+            self.shared
+                .out
+                .push_back(Output::Release(Release { conn, ends }));
             return;
         };
-        let Some(s) = self.sessions.get_mut(&control) else {
-            return;
-        };
-        if !s.bind_data(expect, conn) {
-            return;
-        }
         // The responder is the listener at the announced endpoint.
         let listener_is_server = s.listener_role(expect) == Some(Role::Server);
         let (client, server, opened_by) = if listener_is_server {

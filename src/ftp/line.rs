@@ -84,7 +84,12 @@ pub struct Lines<'f, 'd> {
     at_start: bool,
 }
 
-impl Lines<'_, '_> {
+impl<'d> Lines<'_, 'd> {
+    /// The bytes of the delivery not framed yet (what follows the last line handed out).
+    pub fn rest(&self) -> &'d [u8] {
+        self.data
+    }
+
     #[allow(clippy::should_implement_trait)] // lends from the framer: not an Iterator
     pub fn next(&mut self) -> Option<Line<'_>> {
         let f = &mut *self.framer;

@@ -13,9 +13,12 @@ pub mod engine;
 pub mod input;
 pub mod line;
 pub mod output;
+pub mod pending;
 pub mod reply;
+pub mod sequence;
 pub mod session;
 pub mod time;
+pub mod tls;
 pub mod transfer;
 
 pub use command::Verb;
@@ -24,7 +27,7 @@ pub use engine::{Config, Engine};
 pub use input::{CloseReason, ConnId, ConnKind, ExpectId, Input, Side, StreamEvent};
 pub use output::{
     AbortCause, AnomalyRecord, CloseHow, DataClose, DataRecord, EndReason, Event, Expectation,
-    Mode, Outcome, Output, Role, SessionRecord, TransferRecord,
+    Mode, Outcome, Output, Release, Role, SessionRecord, TransferRecord,
 };
 pub use reply::ReplyCode;
 pub use time::Timestamp;

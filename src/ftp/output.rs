@@ -186,7 +186,8 @@ pub struct TransferRecord {
     /// The control connection's ends.
     pub client: SocketAddr,
     pub server: SocketAddr,
-    pub command: Verb,
+    /// `None` only for a 426 in a session picked up after its transfer command.
+    pub command: Option<Verb>,
     pub argument: Option<String>,
     pub mode: Option<Mode>,
     /// Every reply code after the command, in order (capped).
@@ -195,7 +196,11 @@ pub struct TransferRecord {
     /// Text of the final reply when it was a single line (capped).
     pub final_text: Option<String>,
     pub outcome: Outcome,
+    /// For `Aborted` (426): what the data connection's teardown says.
     pub abort_cause: Option<AbortCause>,
+    /// For `Failed` and `Incomplete`: what broke the transfer, when something did
+    /// (a reset or early close of its data connection, a stall, an ABOR).
+    pub interruption_cause: Option<AbortCause>,
     /// The data connection went to another address than the one announced.
     pub nat: bool,
     pub announced_size: Option<u64>,
@@ -203,6 +208,13 @@ pub struct TransferRecord {
     /// teardown followed the reply).
     pub teardown_to_reply_seconds: Option<f64>,
     pub data: Option<DataRecord>,
+}
+
+impl TransferRecord {
+    /// The command's name; `unknown` when the capture did not see it.
+    pub fn command_name(&self) -> &'static str {
+        self.command.map_or("unknown", Verb::as_str)
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -238,7 +250,10 @@ pub struct SessionRecord {
     /// Picked up mid-stream (the TCP handshake was not seen).
     pub midstream: bool,
     pub user: Option<String>,
+    /// AUTH TLS/SSL was accepted (234).
     pub tls: bool,
+    /// The control connection returned to cleartext after TLS (CCC, RFC 4217 §6).
+    pub ccc: bool,
     pub commands: u32,
     /// Reply code → count, sorted by code.
     pub reply_codes: Vec<(ReplyCode, u32)>,
@@ -281,12 +296,23 @@ pub struct Expectation {
     pub created: Timestamp,
 }
 
+/// A data connection, named as the connection table knows it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub conn: ConnId,
+    /// Its two ends (in either order).
+    pub ends: (SocketAddr, SocketAddr),
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     Event(Event),
     Expect(Expectation),
     /// The endpoint is no longer expected (replaced, refused, or its session ended).
     Unexpect(ExpectId),
+    /// No transfer waits on this data connection any more: it may now time out like
+    /// any idle connection. Until then a long silence does not end it.
+    Release(Release),
     /// A debug line (only with `Config::trace`): a command or a reply as parsed.
     Trace(String),
 }

@@ -12,12 +12,17 @@ use super::engine::{Config, Shared};
 use super::input::{ConnId, Side};
 use super::line::{Line, LineFramer};
 use super::output::{
-    AnomalyRecord, EndReason, Event, Expectation, Mode, Output, Role, SessionRecord,
+    AbortCause, AnomalyRecord, EndReason, Event, Expectation, Mode, Outcome, Output, Role,
+    SessionRecord, TransferRecord,
 };
+use super::pending::{self, Pending, PendingKind, Route};
 use super::reply::{ReplyAssembler, ReplyCode, ReplyStep};
+use super::sequence::{self, Fit, Stage};
 use super::time::Timestamp;
+use super::tls::{Follow, RecordStream};
 use super::transfer::{
-    Channel, FinalReply, SessionView, Transfer, attribute_abort, await_teardown, build_record,
+    Channel, FinalReply, SessionView, Transfer, attribute_abort, attribute_interruption,
+    build_record, outcome_of,
 };
 
 /// What the session needs from the engine while it handles a line.
@@ -31,24 +36,6 @@ pub struct Ctx<'a> {
 /// The line cap while the sessions' partial lines are over their shared budget: still
 /// enough for any verb or reply code.
 const SHORT_LINE: usize = 512;
-
-/// A command waiting for its final reply.
-#[derive(Debug)]
-struct Pending {
-    verb: Verb,
-    kind: PendingKind,
-    /// A line without a reply code arrived while this was the oldest command: it may
-    /// have been the answer.
-    malformed_answer: bool,
-}
-
-#[derive(Debug)]
-enum PendingKind {
-    Plain,
-    Transfer(Box<Transfer>),
-    /// SIZE of this path (to pair the 213 with a later RETR).
-    Size(Box<str>),
-}
 
 /// A transfer with its final reply, waiting for its data connection's teardown.
 #[derive(Debug)]
@@ -68,7 +55,13 @@ pub struct Session {
     pub last: Timestamp,
     midstream: bool,
     greeted: bool,
+    /// AUTH TLS/SSL was accepted (234).
     tls: bool,
+    /// The control connection returned to cleartext after TLS (CCC).
+    ccc: bool,
+    /// While TLS runs: each direction's records (index: `side_index`), `None` once that
+    /// direction is cleartext again.
+    encrypted: Option<Box<[Option<RecordStream>; 2]>>,
     quit: bool,
     client_lines: LineFramer,
     server_lines: LineFramer,
@@ -106,6 +99,8 @@ impl Session {
             midstream: !syn,
             greeted: !syn,
             tls: false,
+            ccc: false,
+            encrypted: None,
             quit: false,
             client_lines: LineFramer::new(),
             server_lines: LineFramer::new(),
@@ -132,17 +127,56 @@ impl Session {
     }
 
     /// In-order bytes from one side of the control connection.
-    pub fn data(&mut self, from: Side, bytes: &[u8], cx: &mut Ctx<'_>) {
-        if self.tls {
-            cx.counters.encrypted_bytes(bytes.len() as u64);
-            return;
+    pub fn data(&mut self, from: Side, mut bytes: &[u8], cx: &mut Ctx<'_>) {
+        let held_before = self.buffered();
+        // TLS can start (234) and end (CCC) inside one delivery: alternate until done.
+        while !bytes.is_empty() {
+            bytes = self.skip_tls(from, bytes, cx);
+            if bytes.is_empty() {
+                break;
+            }
+            bytes = self.lines(from, bytes, cx);
         }
-        // Take the framer out so that lines can be handled with `self` borrowed.
-        let mut framer = std::mem::take(match from {
+        cx.shared.partial_total = cx.shared.partial_total - held_before + self.buffered();
+    }
+
+    /// While `from` carries TLS: follow its records; return the cleartext after them.
+    fn skip_tls<'b>(&mut self, from: Side, bytes: &'b [u8], cx: &mut Ctx<'_>) -> &'b [u8] {
+        let Some(dirs) = self.encrypted.as_deref_mut() else {
+            return bytes;
+        };
+        let Some(records) = &mut dirs[side_index(from)] else {
+            return bytes;
+        };
+        let Follow::Cleartext { at, records } = records.feed(bytes) else {
+            cx.counters.encrypted_bytes(bytes.len() as u64);
+            return &[];
+        };
+        cx.counters.encrypted_bytes(at as u64);
+        dirs[side_index(from)] = None;
+        if dirs.iter().all(Option::is_none) {
+            self.encrypted = None;
+        }
+        if records > 0 && !self.ccc {
+            self.ccc = true;
+            cx.counters.ccc_session();
+        }
+        // Whatever the framer held belongs to the time before TLS.
+        *self.framer(from) = LineFramer::new();
+        &bytes[at..]
+    }
+
+    fn framer(&mut self, from: Side) -> &mut LineFramer {
+        match from {
             Side::Initiator => &mut self.client_lines,
             Side::Responder => &mut self.server_lines,
-        });
-        let held_before = framer.buffered();
+        }
+    }
+
+    /// Frame and handle lines; return what follows once TLS starts (after a 234).
+    fn lines<'b>(&mut self, from: Side, bytes: &'b [u8], cx: &mut Ctx<'_>) -> &'b [u8] {
+        // Take the framer out so that lines can be handled with `self` borrowed.
+        let mut framer = std::mem::take(self.framer(from));
         // Partial lines of all sessions share one budget; past it, lines are cut short.
         let max_line = if cx.shared.partial_total > cx.cfg.max_partial_total {
             cx.cfg.max_line.min(SHORT_LINE)
@@ -150,11 +184,8 @@ impl Session {
             cx.cfg.max_line
         };
         let mut lines = framer.feed(bytes, max_line);
+        let mut rest: &[u8] = &[];
         while let Some(line) = lines.next() {
-            if self.tls {
-                // The rest of this delivery is already the TLS handshake.
-                break;
-            }
             if line.truncated {
                 cx.counters.bound_hit(Bound::LineLength);
             }
@@ -162,12 +193,14 @@ impl Session {
                 Side::Initiator => self.client_line(&line, cx),
                 Side::Responder => self.server_line(&line, cx),
             }
+            if self.encrypted.is_some() {
+                // The rest of this delivery is already the TLS handshake.
+                rest = lines.rest();
+                break;
+            }
         }
-        cx.shared.partial_total = cx.shared.partial_total - held_before + framer.buffered();
-        match from {
-            Side::Initiator => self.client_lines = framer,
-            Side::Responder => self.server_lines = framer,
-        }
+        *self.framer(from) = framer;
+        rest
     }
 
     /// Bytes held for unfinished lines.
@@ -177,6 +210,13 @@ impl Session {
 
     pub fn gap(&mut self, from: Side, len: u64) {
         self.gap_bytes = self.gap_bytes.saturating_add(len);
+        if let Some(Some(records)) = self
+            .encrypted
+            .as_deref_mut()
+            .map(|d| &mut d[side_index(from)])
+        {
+            records.gap();
+        }
         match from {
             Side::Initiator => self.client_lines.gap(),
             Side::Responder => {
@@ -288,11 +328,7 @@ impl Session {
             }
             return;
         }
-        self.pending.push_back(Pending {
-            verb: cmd.verb,
-            kind,
-            malformed_answer: false,
-        });
+        self.pending.push_back(Pending::new(cmd.verb, kind));
     }
 
     /// PORT and EPRT: the client will listen; the server connects after the reply.
@@ -434,100 +470,149 @@ impl Session {
         }
         loop {
             if let Some(held) = self.take_held() {
-                // This reply decides whose the held one was. Two replies (426 then 226,
-                // or 226 then 225): the first is the transfer's. A single 2yz that the
-                // next command's reply follows answered the ABOR (pure-ftpd sends no
-                // final reply for a transfer the client reset).
-                let abor_takes_this = self.pending.get(1).is_some_and(|p| p.verb == Verb::ABOR)
-                    && Verb::ABOR.may_answer(c);
-                let for_transfer = abor_takes_this || held.code.map(ReplyCode::get) == Some(426);
-                if for_transfer {
-                    let p = self.pending.pop_front().expect("head exists");
-                    self.finish_pending(p, Some(held), cx);
-                } else if let Some(abor) = self.pending.remove(1) {
-                    let code = held.code.expect("held replies have a code");
-                    self.apply(abor, code, held.text.as_deref().map(str::as_bytes), cx);
-                }
+                self.resolve_held(held, code, cx);
                 continue;
             }
-            let Some(head) = self.pending.front() else {
-                let expected = c == 421 // unsolicited "closing control connection"
-                    || (c == 220 && self.commands == 0)
-                    || (self.midstream && self.commands == 0);
-                if !expected {
-                    self.anomaly(Anomaly::ReplyWithoutCommand, format!("reply {c}"), cx);
-                    if c == 426 {
-                        self.anomaly(Anomaly::AbortWithoutTransfer, "no command".into(), cx);
-                    }
-                }
-                return;
-            };
-            if head.malformed_answer && self.pending.len() >= 2 {
+            if self.pending.len() >= 2 && self.pending[0].malformed_answer {
                 let p = self.pending.pop_front().expect("head exists");
                 self.finish_pending(p, None, cx);
                 continue;
             }
-            if !head.verb.may_answer(c)
-                && let Some(k) =
-                    (1..self.pending.len()).find(|&k| self.pending[k].verb.may_answer(c))
-            {
-                let head_busy = matches!(&head.kind, PendingKind::Transfer(t) if t.in_progress());
-                if head_busy {
-                    // A server that answers commands during a transfer (STAT, NOOP):
-                    // the transfer keeps waiting for its own final reply.
-                    let p = self.pending.remove(k).expect("index in range");
-                    self.apply(p, code, text, cx);
-                    return;
+            let route = pending::route(&self.pending, code, |t| data_open(t, cx.shared));
+            match route {
+                Route::Head { skipped, fit } => {
+                    for _ in 0..skipped {
+                        let p = self.pending.pop_front().expect("skipped < len");
+                        let detail = format!("{} got no reply before {c}", p.verb);
+                        self.anomaly(Anomaly::MissingReply, detail, cx);
+                        self.finish_pending(p, None, cx);
+                    }
+                    self.answer(0, fit, code, text, cx);
                 }
-                for _ in 0..k {
-                    let p = self.pending.pop_front().expect("k < len");
-                    let detail = format!("{} got no reply before {c}", p.verb);
-                    self.anomaly(Anomaly::MissingReply, detail, cx);
-                    self.finish_pending(p, None, cx);
-                }
-                continue;
-            }
-            if code.is_preliminary() {
-                let head = self.pending.front_mut().expect("head exists");
-                let mut no_data = None;
-                if let PendingKind::Transfer(t) = &mut head.kind {
-                    t.push_reply(code);
-                    preliminary(t, code, text);
-                    if c == 125 && !data_open(t, cx.shared) {
-                        no_data = Some(t.verb);
+                Route::Behind { index, fit } => self.answer(index, fit, code, text, cx),
+                Route::Hold => {
+                    // An ABOR waits behind this transfer: hold the reply until it is
+                    // clear whether the server answers both or only the ABOR.
+                    let held = FinalReply {
+                        code: Some(code),
+                        text: text.map(|t| self.keep(t, cx)),
+                        at: cx.now,
+                    };
+                    if let Some(PendingKind::Transfer(t)) =
+                        self.pending.front_mut().map(|p| &mut p.kind)
+                    {
+                        t.held = Some(held);
                     }
                 }
-                if let Some(verb) = no_data {
-                    let detail = format!("125 for {verb} with no open data connection");
-                    self.anomaly(Anomaly::PreliminaryWithoutDataConnection, detail, cx);
-                }
-                return;
+                Route::Nobody => self.unmatched(code, text, cx),
             }
-            let abor_behind = self.pending.get(1).is_some_and(|p| p.verb == Verb::ABOR);
-            if abor_behind
-                && matches!(
-                    self.pending.front().map(|p| &p.kind),
-                    Some(PendingKind::Transfer(_))
-                )
-            {
-                // An ABOR waits behind this transfer: hold the reply until it is clear
-                // whether the server answers both or only the ABOR.
-                let held = FinalReply {
-                    code: Some(code),
-                    text: text.map(|t| self.keep(t, cx)),
-                    at: cx.now,
-                };
-                if let Some(PendingKind::Transfer(t)) =
-                    self.pending.front_mut().map(|p| &mut p.kind)
-                {
-                    t.held = Some(held);
-                }
-                return;
-            }
+            return;
+        }
+    }
+
+    /// The reply after a held one decides whose the held one was. Two replies (226
+    /// then 225 or 226): the first is the transfer's. A single 2yz that the next
+    /// command's reply follows answered the ABOR (pure-ftpd sends no final reply for a
+    /// transfer the client reset).
+    fn resolve_held(&mut self, held: FinalReply, next: ReplyCode, cx: &mut Ctx<'_>) {
+        let abor_takes_next = self
+            .pending
+            .get(1)
+            .is_some_and(|p| sequence::fit(p.verb, p.stage, next) != Fit::No);
+        if abor_takes_next {
             let p = self.pending.pop_front().expect("head exists");
+            self.finish_pending(p, Some(held), cx);
+        } else if let Some(abor) = self.pending.remove(1) {
+            let code = held.code.expect("held replies have a code");
+            self.apply(abor, code, held.text.as_deref().map(str::as_bytes), cx);
+        }
+    }
+
+    /// `fit` says what `code` is to the command at `index`.
+    fn answer(
+        &mut self,
+        index: usize,
+        fit: Fit,
+        code: ReplyCode,
+        text: Option<&[u8]>,
+        cx: &mut Ctx<'_>,
+    ) {
+        if fit != Fit::Preliminary {
+            let p = self
+                .pending
+                .remove(index)
+                .expect("routed to a waiting command");
             self.apply(p, code, text, cx);
             return;
         }
+        let p = &mut self.pending[index];
+        p.stage = Stage::Started;
+        let PendingKind::Transfer(t) = &mut p.kind else {
+            return;
+        };
+        t.push_reply(code);
+        preliminary(t, code, text);
+        if code.get() == 125 && !data_open(t, cx.shared) {
+            let detail = format!("125 for {} with no open data connection", t.verb);
+            self.anomaly(Anomaly::PreliminaryWithoutDataConnection, detail, cx);
+        }
+    }
+
+    /// A reply no waiting command can take.
+    fn unmatched(&mut self, code: ReplyCode, text: Option<&[u8]>, cx: &mut Ctx<'_>) {
+        let c = code.get();
+        // A session picked up mid-stream gets replies to commands sent before it.
+        let before_capture = self.midstream && self.commands == 0;
+        if c == 426 && self.midstream && self.transfers == 0 {
+            // The transfer's command was sent before the capture began.
+            self.abort_without_command(code, text, cx);
+            return;
+        }
+        if let Some(head) = self.pending.front_mut() {
+            let detail = format!("reply {c} fits no command waiting (oldest: {})", head.verb);
+            if let PendingKind::Transfer(t) = &mut head.kind {
+                t.push_reply(code);
+            }
+            self.anomaly(Anomaly::ReplyOutOfSequence, detail, cx);
+        } else {
+            let expected = c == 421 // unsolicited "closing control connection"
+                || (c == 220 && self.commands == 0)
+                || before_capture;
+            if !expected {
+                self.anomaly(Anomaly::ReplyWithoutCommand, format!("reply {c}"), cx);
+            }
+        }
+        if c == 426 {
+            self.anomaly(Anomaly::AbortWithoutTransfer, "no transfer".into(), cx);
+        }
+    }
+
+    /// A 426 for a transfer whose command the capture did not see: an aborted transfer
+    /// with no command, so that every 426 on the wire shows in the abort accounting.
+    fn abort_without_command(&mut self, code: ReplyCode, text: Option<&[u8]>, cx: &mut Ctx<'_>) {
+        let record = TransferRecord {
+            session: self.id,
+            start: self.start,
+            end: cx.now,
+            client: self.client,
+            server: self.server,
+            command: None,
+            argument: None,
+            mode: None,
+            replies: vec![code],
+            final_code: Some(code),
+            final_text: text.map(|t| self.keep(t, cx)),
+            outcome: Outcome::Aborted,
+            abort_cause: Some(AbortCause::Unknown),
+            interruption_cause: None,
+            nat: false,
+            announced_size: None,
+            teardown_to_reply_seconds: None,
+            data: None,
+        };
+        cx.shared
+            .out
+            .push_back(Output::Event(Event::Transfer(Box::new(record))));
     }
 
     /// The reply held by the oldest pending transfer, if any.
@@ -538,13 +623,8 @@ impl Session {
         }
     }
 
-    /// A final reply (or, for a non-transfer command, any reply) for `p`.
+    /// The final reply for `p`.
     fn apply(&mut self, p: Pending, code: ReplyCode, text: Option<&[u8]>, cx: &mut Ctx<'_>) {
-        if code.is_preliminary() {
-            // A preliminary reply to a command that is not a transfer ends nothing.
-            self.pending.push_front(p);
-            return;
-        }
         let c = code.get();
         match (&p.kind, p.verb, c) {
             (_, Verb::PASV, 227) => match endpoint::parse_pasv_reply(text.unwrap_or_default()) {
@@ -561,16 +641,16 @@ impl Session {
             }
             (_, Verb::AUTH, 234) => {
                 self.tls = true;
+                self.encrypted = Some(Box::new([
+                    Some(RecordStream::default()),
+                    Some(RecordStream::default()),
+                ]));
                 cx.counters.tls_session();
             }
             (PendingKind::Size(path), Verb::SIZE, 213) => {
                 if let Some(size) = text.and_then(endpoint::parse_size_reply) {
                     self.size_hint = Some((path.clone(), size));
                 }
-            }
-            (_, _, 426) if !p.verb.is_transfer() => {
-                let detail = format!("426 answered {}", p.verb);
-                self.anomaly(Anomaly::AbortWithoutTransfer, detail, cx);
             }
             _ => {}
         }
@@ -595,8 +675,9 @@ impl Session {
         if let Some(code) = reply.code {
             t.push_reply(code);
         }
-        let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
-        if reply.code.is_some() && await_teardown(reply.at, data, cx.cfg.stall_after) {
+        if reply.code.is_some() && data_open(&t, cx.shared) {
+            // Every final reply waits for the data connection's teardown (at most
+            // `abort_settle`): its last bytes and its FIN or RST may still be on the way.
             cx.shared.settling_sessions.push(self.conn);
             self.settling.push(Settling {
                 deadline: reply.at.saturating_add(cx.cfg.abort_settle),
@@ -611,9 +692,12 @@ impl Session {
     fn emit(&mut self, t: Transfer, reply: FinalReply, cx: &mut Ctx<'_>) {
         let channel = t.channel.clone();
         let data = t.data_conn().and_then(|id| cx.shared.data.get(&id));
-        let cause = (reply.code.map(ReplyCode::get) == Some(426))
-            .then(|| attribute_abort(reply.at, t.abor_at.is_some(), data, cx.cfg.stall_after));
-        let record = build_record(&self.view(), t, reply, cause, data);
+        let outcome = outcome_of(reply.code);
+        let stall = cx.cfg.stall_after;
+        let abort = (outcome == Outcome::Aborted)
+            .then(|| attribute_abort(reply.at, t.abor_at.is_some(), data, stall));
+        let interruption = attribute_interruption(outcome, &t, reply.at, data, stall);
+        let record = build_record(&self.view(), t, reply, abort, interruption, data);
         cx.shared
             .out
             .push_back(Output::Event(Event::Transfer(Box::new(record))));
@@ -709,6 +793,7 @@ impl Session {
                 self.user.map(String::from)
             },
             tls: self.tls,
+            ccc: self.ccc,
             commands: self.commands,
             reply_codes: self.reply_codes,
             transfers: self.transfers,
@@ -730,6 +815,14 @@ fn preliminary(t: &mut Transfer, code: ReplyCode, text: Option<&[u8]>) {
     }
 }
 
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Initiator => 0,
+        Side::Responder => 1,
+    }
+}
+
+/// The transfer's data connection was seen and has not closed.
 fn data_open(t: &Transfer, shared: &Shared) -> bool {
     t.data_conn()
         .and_then(|id| shared.data.get(&id))

@@ -67,7 +67,8 @@ impl Transfer {
         self.channel.as_ref().and_then(|c| c.conn)
     }
 
-    pub fn in_progress(&self) -> bool {
+    /// A preliminary reply (125/150) came: the server began the transfer.
+    pub fn started(&self) -> bool {
         self.replies.iter().any(|c| c.is_preliminary())
     }
 }
@@ -139,16 +140,6 @@ impl DataConn {
     }
 }
 
-/// Should the record of a transfer that got its final reply at `now` wait for its data
-/// connection's teardown? Yes while the connection is open and was moving: its last
-/// bytes and its FIN or RST are still to come (pure-ftpd sends 226 before the last
-/// data segment has crossed). An idle open connection is not waited for.
-pub fn await_teardown(now: Timestamp, data: Option<&DataConn>, stall_after: Duration) -> bool {
-    data.is_some_and(|d| {
-        d.first_close.is_none() && !d.ended && now.since(d.last_progress) < stall_after
-    })
-}
-
 /// Attribute a 426 received at `reply_at`, from what is known of the data connection
 /// now. `abor` is set when the client sent ABOR during the transfer.
 ///
@@ -182,6 +173,50 @@ pub fn attribute_abort(
     }
 }
 
+/// Why a transfer that ended without a 426 was broken, in the words of abort causes,
+/// or `None` when nothing says it was. A `failed` transfer (another 4yz/5yz) that had
+/// started (125/150) is attributed as a 426 would be. An `incomplete` one (no final
+/// reply: pure-ftpd answers a client's reset download with none) was broken when its
+/// client sent ABOR, when its data connection was reset, closed by the side receiving
+/// the data, or closed by the sender before the announced size, or when the data
+/// connection was left idle for `stall_after` while the session went on.
+pub fn attribute_interruption(
+    outcome: Outcome,
+    t: &Transfer,
+    at: Timestamp,
+    data: Option<&DataConn>,
+    stall_after: Duration,
+) -> Option<AbortCause> {
+    match outcome {
+        Outcome::Failed if t.started() => {
+            Some(attribute_abort(at, t.abor_at.is_some(), data, stall_after))
+        }
+        Outcome::Incomplete if t.abor_at.is_some() => Some(AbortCause::Abor),
+        Outcome::Incomplete => {
+            let d = data?;
+            let Some(close) = d.first_close else {
+                let idle = !d.ended && at.since(d.last_progress) >= stall_after;
+                return idle.then_some(AbortCause::Stalled);
+            };
+            let (sender, moved) = if t.verb.is_upload() {
+                (Role::Client, d.bytes_to_server)
+            } else {
+                (Role::Server, d.bytes_to_client)
+            };
+            let short = t.announced_size.is_some_and(|size| moved < size);
+            let early = close.how == CloseHow::Rst || close.by != sender || short;
+            early.then(|| {
+                if close.at.since(d.last_progress) >= stall_after {
+                    AbortCause::Stalled
+                } else {
+                    AbortCause::from_close(&close)
+                }
+            })
+        }
+        _ => None,
+    }
+}
+
 /// The parts of a final reply a record needs.
 #[derive(Debug, Clone)]
 pub struct FinalReply {
@@ -211,7 +246,8 @@ pub fn build_record(
     s: &SessionView,
     t: Transfer,
     reply: FinalReply,
-    cause: Option<AbortCause>,
+    abort_cause: Option<AbortCause>,
+    interruption_cause: Option<AbortCause>,
     data: Option<&DataConn>,
 ) -> TransferRecord {
     let outcome = outcome_of(reply.code);
@@ -235,18 +271,15 @@ pub fn build_record(
         end: reply.at,
         client: s.client,
         server: s.server,
-        command: t.verb,
+        command: Some(t.verb),
         argument: t.argument.map(String::from),
         mode: t.channel.as_ref().map(|c| c.mode),
         replies: t.replies,
         final_code: reply.code,
         final_text: reply.text,
         outcome,
-        abort_cause: if outcome == Outcome::Aborted {
-            cause
-        } else {
-            None
-        },
+        abort_cause: abort_cause.filter(|_| outcome == Outcome::Aborted),
+        interruption_cause,
         nat,
         announced_size: t.announced_size,
         teardown_to_reply_seconds,
@@ -367,15 +400,99 @@ mod tests {
         );
     }
 
+    fn started(verb: Verb, size: Option<u64>) -> Transfer {
+        let mut t = Transfer::new(verb, None, ts(0));
+        t.push_reply(ReplyCode::new(150).unwrap());
+        t.announced_size = size;
+        t
+    }
+
     #[test]
-    fn waiting_for_teardown_only_while_open_and_moving() {
+    fn interruption_of_an_incomplete_download() {
+        let t = started(Verb::RETR, Some(100));
+        let at = ts(10_000);
+        let inc =
+            |d: &DataConn| attribute_interruption(Outcome::Incomplete, &t, at, Some(d), STALL);
+        let mut whole = conn();
+        whole.progress(ts(9000), Side::Responder, 100);
+        whole.close(ts(9001), Side::Responder, CloseHow::Fin);
+        assert_eq!(
+            inc(&whole),
+            None,
+            "the sender finished: only the reply is missing"
+        );
+        let mut short = conn();
+        short.progress(ts(9000), Side::Responder, 60);
+        short.close(ts(9001), Side::Responder, CloseHow::Fin);
+        assert_eq!(inc(&short), Some(AbortCause::ServerClosed));
+        let mut reset = conn();
+        reset.progress(ts(9000), Side::Responder, 100);
+        reset.close(ts(9001), Side::Responder, CloseHow::Rst);
+        assert_eq!(inc(&reset), Some(AbortCause::ServerReset));
+        let mut receiver = conn();
+        receiver.progress(ts(9000), Side::Responder, 100);
+        receiver.close(ts(9001), Side::Initiator, CloseHow::Fin);
+        assert_eq!(inc(&receiver), Some(AbortCause::ClientClosed));
+        let mut late = conn();
+        late.progress(ts(1000), Side::Responder, 10);
+        late.close(ts(9000), Side::Initiator, CloseHow::Rst);
+        assert_eq!(inc(&late), Some(AbortCause::Stalled));
+        let mut idle = conn();
+        idle.progress(ts(1000), Side::Responder, 10);
+        assert_eq!(inc(&idle), Some(AbortCause::Stalled));
+        let mut moving = conn();
+        moving.progress(ts(9999), Side::Responder, 10);
+        assert_eq!(inc(&moving), None);
+        idle.ended = true;
+        assert_eq!(inc(&idle), None, "left the table: nothing is known");
+        assert_eq!(
+            attribute_interruption(Outcome::Incomplete, &t, at, None, STALL),
+            None
+        );
+    }
+
+    #[test]
+    fn interruption_of_an_upload_is_judged_by_the_client_as_sender() {
+        let t = started(Verb::STOR, None);
         let mut d = conn();
-        d.progress(ts(100), Side::Responder, 10);
-        assert!(await_teardown(ts(200), Some(&d), STALL));
-        assert!(!await_teardown(ts(5100), Some(&d), STALL));
-        assert!(!await_teardown(ts(200), None, STALL));
-        d.close(ts(150), Side::Responder, CloseHow::Fin);
-        assert!(!await_teardown(ts(200), Some(&d), STALL));
+        d.progress(ts(900), Side::Initiator, 5000);
+        d.close(ts(901), Side::Initiator, CloseHow::Fin);
+        let at = ts(1000);
+        assert_eq!(
+            attribute_interruption(Outcome::Incomplete, &t, at, Some(&d), STALL),
+            None
+        );
+        let mut d = conn();
+        d.progress(ts(900), Side::Initiator, 5000);
+        d.close(ts(901), Side::Responder, CloseHow::Fin);
+        assert_eq!(
+            attribute_interruption(Outcome::Incomplete, &t, at, Some(&d), STALL),
+            Some(AbortCause::ServerClosed)
+        );
+    }
+
+    #[test]
+    fn interruption_by_abor_failure_or_none() {
+        let mut t = started(Verb::RETR, None);
+        let at = ts(1000);
+        assert_eq!(
+            attribute_interruption(Outcome::Failed, &t, at, None, STALL),
+            Some(AbortCause::NoDataConnection)
+        );
+        let refused = Transfer::new(Verb::RETR, None, ts(0));
+        assert_eq!(
+            attribute_interruption(Outcome::Failed, &refused, at, None, STALL),
+            None,
+            "refused before it started"
+        );
+        for o in [Outcome::Completed, Outcome::Aborted] {
+            assert_eq!(attribute_interruption(o, &t, at, None, STALL), None);
+        }
+        t.abor_at = Some(ts(500));
+        assert_eq!(
+            attribute_interruption(Outcome::Incomplete, &t, at, None, STALL),
+            Some(AbortCause::Abor)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub fn transfer_json(t: &TransferRecord) -> Value {
     put("end", json!(t.end.epoch_seconds()));
     put("client", json!(t.client.to_string()));
     put("server", json!(t.server.to_string()));
-    put("command", json!(t.command.as_str()));
+    put("command", json!(t.command.map(|c| c.as_str())));
     put("argument", json!(t.argument));
     put("mode", json!(t.mode.map(|m| m.as_str())));
     put(
@@ -35,6 +35,9 @@ pub fn transfer_json(t: &TransferRecord) -> Value {
     put("outcome", json!(t.outcome.as_str()));
     if let Some(cause) = t.abort_cause {
         put("abort_cause", json!(cause.as_str()));
+    }
+    if let Some(cause) = t.interruption_cause {
+        put("interruption_cause", json!(cause.as_str()));
     }
     put("nat", json!(t.nat));
     put("announced_size", json!(t.announced_size));
@@ -77,6 +80,7 @@ pub fn session_json(s: &SessionRecord, opts: LogOptions) -> Value {
         "end": s.end.epoch_seconds(),
         "midstream": s.midstream,
         "tls": s.tls,
+        "ccc": s.ccc,
         "commands": s.commands,
         "reply_codes": codes,
         "transfers": s.transfers,

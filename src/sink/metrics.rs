@@ -66,6 +66,7 @@ pub struct Metrics {
     commands: IntCounterVec,
     transfers: IntCounterVec,
     aborts: IntCounterVec,
+    interruptions: IntCounterVec,
     failures: IntCounterVec,
     data_bytes: IntCounterVec,
     /// Children of `data_bytes` resolved once: they are bumped per data packet.
@@ -77,6 +78,7 @@ pub struct Metrics {
     sessions_active: IntGauge,
     data_conns_active: IntGauge,
     tls_sessions: IntCounter,
+    ccc_sessions: IntCounter,
     encrypted_bytes: IntCounter,
     anomalies: IntCounterVec,
     // The monitor's own health.
@@ -144,6 +146,12 @@ impl Metrics {
                 "Transfers aborted with 426, by cause taken from the data connection's teardown.",
                 &["cause"],
             ),
+            interruptions: counter_vec(
+                &r,
+                "ftp_transfer_interruptions_total",
+                "Transfers broken without a 426: failed after they started, or incomplete (no final reply) with their data connection reset, closed early or stalled, or after an ABOR; by outcome and cause.",
+                &["outcome", "cause"],
+            ),
             failures: counter_vec(
                 &r,
                 "ftp_transfer_failures_total",
@@ -200,7 +208,12 @@ impl Metrics {
             tls_sessions: counter(
                 &r,
                 "ftp_tls_sessions_total",
-                "Sessions that switched to TLS (AUTH TLS/SSL answered 234); their commands are not visible.",
+                "Sessions that switched to TLS (AUTH TLS/SSL answered 234); their commands are not visible while it lasts.",
+            ),
+            ccc_sessions: counter(
+                &r,
+                "ftp_tls_ccc_sessions_total",
+                "TLS sessions whose control connection returned to cleartext (CCC, RFC 4217); their commands are parsed again from there.",
             ),
             encrypted_bytes: counter(
                 &r,
@@ -344,6 +357,10 @@ impl Metrics {
         }
         for c in AbortCause::ALL {
             self.aborts.with_label_values(&[c.as_str()]);
+            for o in [Outcome::Failed, Outcome::Incomplete] {
+                self.interruptions
+                    .with_label_values(&[o.as_str(), c.as_str()]);
+            }
         }
         for code in ["421", "425", "426", "451", "550", "552"] {
             self.failures.with_label_values(&[code]);
@@ -435,7 +452,7 @@ impl Metrics {
         match e {
             Event::Transfer(t) => {
                 self.transfers
-                    .with_label_values(&[t.command.as_str(), t.outcome.as_str()])
+                    .with_label_values(&[t.command_name(), t.outcome.as_str()])
                     .inc();
                 let secs = t.end.seconds_after(t.start).max(0.0);
                 self.transfer_duration
@@ -446,6 +463,11 @@ impl Metrics {
                 {
                     self.failures
                         .with_label_values(&[&code.get().to_string()])
+                        .inc();
+                }
+                if let Some(cause) = t.interruption_cause {
+                    self.interruptions
+                        .with_label_values(&[t.outcome.as_str(), cause.as_str()])
                         .inc();
                 }
                 if let Some(cause) = t.abort_cause {
@@ -582,6 +604,10 @@ impl Counters for Metrics {
 
     fn tls_session(&mut self) {
         self.tls_sessions.inc();
+    }
+
+    fn ccc_session(&mut self) {
+        self.ccc_sessions.inc();
     }
 
     fn data_connections_active(&mut self, delta: i64) {

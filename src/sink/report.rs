@@ -37,7 +37,7 @@ impl EventSink for Report {
                 *self.by_outcome.entry(t.outcome).or_default() += 1;
                 *self
                     .by_command
-                    .entry((t.command.as_str(), t.outcome))
+                    .entry((t.command_name(), t.outcome))
                     .or_default() += 1;
                 let list = match t.outcome {
                     Outcome::Aborted => &mut self.aborts,
@@ -96,8 +96,8 @@ fn human_bytes(n: u64) -> String {
 
 fn transfer_line(t: &TransferRecord) -> String {
     let what = match &t.argument {
-        Some(a) => format!("{} {a}", t.command),
-        None => t.command.to_string(),
+        Some(a) => format!("{} {a}", t.command_name()),
+        None => t.command_name().to_string(),
     };
     let bytes = t
         .data
@@ -125,7 +125,11 @@ fn transfer_line(t: &TransferRecord) -> String {
         t.client,
         t.server,
         what,
-        t.abort_cause.map_or(t.outcome.as_str(), |c| c.as_str()),
+        match (t.abort_cause, t.interruption_cause) {
+            (Some(abort), _) => abort.as_str().to_string(),
+            (None, Some(cause)) => format!("{}/{}", t.outcome.as_str(), cause.as_str()),
+            (None, None) => t.outcome.as_str().to_string(),
+        },
         size,
         lag,
         reply

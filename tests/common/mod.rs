@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use ftpwatch::capture::{FileSource, FrameSource, Next};
+use ftpwatch::ftp::sequence::{self, Fit, Stage};
 use ftpwatch::ftp::{Event, SessionRecord, TransferRecord};
 use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::sink::{EventSink, Metrics};
@@ -111,4 +112,24 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
 pub fn metric(text: &str, series: &str) -> u64 {
     ftpwatch::sink::metrics::sample(text, series).unwrap_or_else(|| panic!("no series {series}"))
         as u64
+}
+
+/// The transfers whose final reply is outside their command's completion set (RFC 959
+/// §5.4: before a 1yz any refusal, after one only 226/250, 425, 426, 451, 551, 552,
+/// 421), described for a failure message.
+pub fn finals_outside_sequence(events: &[Event]) -> Vec<String> {
+    transfers(events)
+        .iter()
+        .filter_map(|t| {
+            let (verb, code) = (t.command?, t.final_code?);
+            let before = &t.replies[..t.replies.len().saturating_sub(1)];
+            let stage = if before.iter().any(|c| c.is_preliminary()) {
+                Stage::Started
+            } else {
+                Stage::Sent
+            };
+            (sequence::fit(verb, stage, code) != Fit::Final)
+                .then(|| format!("{verb} {:?} ended by {code}", t.replies))
+        })
+        .collect()
 }

@@ -127,6 +127,22 @@ def reset_retr(host):
     c.quit()
 
 
+def reset_retr_noop(host):
+    """reset_retr, then NOOP: pure-ftpd sends no final reply to a RETR whose data
+    connection the client reset, so the next reply (200 to NOOP) answers the NOOP."""
+    c = Control(host)
+    c.login()
+    d = c.data_socket(rcvbuf=16384)
+    c.cmd("RETR big.bin")
+    got = 0
+    while got < 32768:
+        got += len(d.recv(4096))
+    reset(d)
+    replies_until_final(c, timeout=3)
+    c.cmd("NOOP", timeout=5)
+    c.quit()
+
+
 def reset_stor(host):
     c = Control(host)
     c.login()
@@ -226,6 +242,54 @@ def with_ftplib(host):
         print(f"  quit: {e}")
 
 
+def ftplib_abort(host):
+    """ftplib's own abort() while the download's data connection is open and unread.
+    abort() sends "ABOR" CRLF with MSG_OOB (only the last byte is urgent, no Telnet
+    IP/Synch). vsftpd with async_abor_enable=YES reads it in its SIGURG handler, drops
+    the 4 bytes it takes for Telnet IP/Synch and answers 500; the transfer goes on until
+    the client closes the data connection (a reset: data is unread), then 426."""
+    f = ftplib.FTP()
+    f.set_debuglevel(1)  # commands and replies into the log (the password masked)
+    f.connect(host, 21, timeout=TIMEOUT)
+    f.login(USER, PASSWORD)
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd("RETR big.bin")  # PASV, RETR, 150
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    conn.settimeout(5)
+    got = 0
+    while got < 32768:
+        got += len(conn.recv(4096))
+    print(f"  read {got} bytes of the download; abort()", flush=True)
+    f.sock.settimeout(10)
+    try:
+        print("  abort() ->", f.abort())
+    except ftplib.all_errors as e:
+        print(f"  abort() raised: {e!r}")
+    # The server may go on sending: read on a moment, as a client that waits for its
+    # abort to take effect does, then close (with unread data, a reset).
+    deadline, drained = time.time() + 0.3, 0
+    conn.settimeout(0.1)
+    try:
+        while time.time() < deadline and drained < 65536:
+            chunk = conn.recv(16384)
+            if not chunk:
+                print("  (server closed the data connection)")
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
+    print(f"  read {drained} more bytes; closing the data connection", flush=True)
+    conn.close()
+    f.sock.settimeout(5)
+    # The final reply to the RETR (426), then QUIT; a reply the server still owed
+    # would show up as quit()'s answer.
+    for step in ("getresp", "quit"):
+        try:
+            print(f"  {step}() ->", getattr(f, step)())
+        except ftplib.all_errors as e:
+            print(f"  {step}() raised: {e!r}")
+
+
 def ftplib_basic(host):
     """Passive download, listing and upload with Python's ftplib, then QUIT."""
     f = ftplib.FTP()
@@ -240,7 +304,9 @@ def ftplib_basic(host):
 SCENARIOS = {
     "ftplib": with_ftplib,
     "ftplib-basic": ftplib_basic,
+    "ftplib-abort": ftplib_abort,
     "reset-retr": reset_retr,
+    "reset-retr-noop": reset_retr_noop,
     "reset-stor": reset_stor,
     "abor": lambda h: abor(h, bsd=False),
     "abor-bsd": lambda h: abor(h, bsd=True),

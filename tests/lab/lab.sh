@@ -26,8 +26,10 @@ in_c() { ip netns exec "$LAB_C" "$@"; }
 # unpacked under $LAB_ROOT. A policy-rc.d keeps packaged services from starting.
 lab_install() {
     local need=()
-    for p in vsftpd lftp curl tcpdump iproute2 ethtool iptables python3 \
-             libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3; do
+    # openssl and libsodium23: the TLS variant of proftpd (mod_tls from
+    # proftpd-mod-crypto, and a self-signed certificate made at run time).
+    for p in vsftpd lftp curl tcpdump iproute2 ethtool iptables python3 openssl \
+             libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libsodium23; do
         dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
     done
     if [ ${#need[@]} -gt 0 ]; then
@@ -39,9 +41,12 @@ lab_install() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
         [ $had_policy = 1 ] || rm -f /usr/sbin/policy-rc.d
     fi
-    if [ ! -x "$LAB_ROOT/usr/sbin/proftpd" ] || [ ! -x "$LAB_ROOT/usr/sbin/pure-ftpd" ]; then
+    # proftpd-mod-crypto carries mod_tls.so (ProFTPD's FTPS, with CCC). It is unpacked
+    # together with proftpd-core so that module and core are of the same version.
+    if [ ! -x "$LAB_ROOT/usr/sbin/proftpd" ] || [ ! -x "$LAB_ROOT/usr/sbin/pure-ftpd" ] ||
+       [ ! -f "$LAB_ROOT/usr/lib/proftpd/mod_tls.so" ]; then
         local dl; dl=$(mktemp -d)
-        (cd "$dl" && apt-get download -qq proftpd-core pure-ftpd >/dev/null 2>&1)
+        (cd "$dl" && apt-get download -qq proftpd-core proftpd-mod-crypto pure-ftpd >/dev/null 2>&1)
         mkdir -p "$LAB_ROOT"
         for d in "$dl"/*.deb; do dpkg -x "$d" "$LAB_ROOT"; done
         rm -rf "$dl"
@@ -86,14 +91,29 @@ lab_down() {
     ip netns del "$LAB_C" 2>/dev/null || true
 }
 
+# A self-signed certificate for the TLS variant, made at run time in $LAB_DIR (a key is
+# never committed). Kept across runs of the lab; remade when missing.
+lab_tls_cert() {
+    [ -s "$LAB_DIR/tls.key" ] && [ -s "$LAB_DIR/tls.crt" ] && return 0
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=ftpwatch lab" \
+        -keyout "$LAB_DIR/tls.key" -out "$LAB_DIR/tls.crt" 2>/dev/null
+    chmod 600 "$LAB_DIR/tls.key"
+}
+
 # Start one server in the server namespace, in the foreground of a background job.
+# Servers: vsftpd, proftpd, pure-ftpd, and two variants used by one capture each:
+#   vsftpd-async-abor  vsftpd with async_abor_enable=YES: it reads the control connection
+#                      on SIGURG during a transfer (this is where it answers 500 to an
+#                      urgent ABOR without the Telnet IP/Synch bytes, as ftplib sends it)
+#   proftpd-tls        proftpd with mod_tls (explicit FTPS: AUTH TLS, PROT C/P, CCC)
+# The plain configurations are the ones every other capture was recorded with.
 lab_start_server() {
     local name=$1
     lab_stop_server   # one server at a time on port 21
     mkdir -p "$LAB_DIR"
     case "$name" in
-    vsftpd)
-        cat > "$LAB_DIR/vsftpd.conf" <<CONF
+    vsftpd|vsftpd-async-abor)
+        cat > "$LAB_DIR/$name.conf" <<CONF
 listen=NO
 listen_ipv6=YES
 background=NO
@@ -110,10 +130,11 @@ connect_from_port_20=YES
 data_connection_timeout=8
 xferlog_enable=NO
 CONF
-        in_s vsftpd "$LAB_DIR/vsftpd.conf" &
+        [ "$name" = vsftpd ] || echo "async_abor_enable=YES" >> "$LAB_DIR/$name.conf"
+        in_s vsftpd "$LAB_DIR/$name.conf" &
         ;;
-    proftpd)
-        cat > "$LAB_DIR/proftpd.conf" <<CONF
+    proftpd|proftpd-tls)
+        cat > "$LAB_DIR/$name.conf" <<CONF
 ServerName "ftpwatch lab"
 ServerType standalone
 DefaultServer on
@@ -133,7 +154,26 @@ ScoreboardFile $LAB_DIR/proftpd.scoreboard
 PidFile $LAB_DIR/proftpd.pid
 DelayTable none
 CONF
-        in_s "$LAB_ROOT/usr/sbin/proftpd" -n -q -c "$LAB_DIR/proftpd.conf" &
+        if [ "$name" = proftpd-tls ]; then
+            lab_tls_cert
+            # mod_tls comes from proftpd-mod-crypto, unpacked beside proftpd-core.
+            # TLSRequired off: with TLS required on the control connection mod_tls
+            # answers CCC with 534; "off" also leaves PROT C (clear data) to the client.
+            # (A PROT P data connection after CCC works without NoSessionReuseRequired:
+            # it gets a full handshake.)
+            cat >> "$LAB_DIR/$name.conf" <<CONF
+ModulePath $LAB_ROOT/usr/lib/proftpd
+LoadModule mod_tls.c
+TLSEngine on
+TLSLog $LAB_DIR/proftpd-tls.log
+TLSProtocol TLSv1.2 TLSv1.3
+TLSRSACertificateFile $LAB_DIR/tls.crt
+TLSRSACertificateKeyFile $LAB_DIR/tls.key
+TLSVerifyClient off
+TLSRequired off
+CONF
+        fi
+        in_s "$LAB_ROOT/usr/sbin/proftpd" -n -q -c "$LAB_DIR/$name.conf" &
         ;;
     pure-ftpd)
         in_s "$LAB_ROOT/usr/sbin/pure-ftpd" -l unix -E -A -p 40000:40100 -H &
@@ -141,9 +181,14 @@ CONF
     *) echo "lab: unknown server $name" >&2; return 1 ;;
     esac
     echo $! > "$LAB_DIR/server.pid"
-    # Ready when port 21 accepts connections (at most 10 s).
-    for _ in $(seq 1 100); do
-        if in_c bash -c "exec 3<>/dev/tcp/$SRV4/21" 2>/dev/null; then return 0; fi
+    # Ready when port 21 accepts connections and greets (at most about 10 s). Waiting
+    # for the greeting keeps this probe's own 220 out of a capture started right after:
+    # proftpd with mod_tls greets some 60 ms after the connection is accepted.
+    local deadline=$((SECONDS + 10))
+    while [ $SECONDS -lt $deadline ]; do
+        if in_c timeout 2 bash -c "exec 3<>/dev/tcp/$SRV4/21 && read -r -t 1 greeting <&3" 2>/dev/null; then
+            return 0
+        fi
         sleep 0.1
     done
     echo "lab: $name did not start" >&2

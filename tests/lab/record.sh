@@ -3,6 +3,13 @@
 # pure-ftpd from Debian, driven by curl, lftp, Python ftplib and clients.py, in network
 # namespaces this script creates (see lab.sh). Run as root:  tests/lab/record.sh
 # Each capture gets a .log beside it with what the client saw.
+#
+# ONLY: record just the named captures (space-separated; the others are left as they
+# are, since tests assert exact values on them), e.g.
+#   ONLY="pure-ftpd-reset-noop vsftpd-ftplib-abort proftpd-ccc" tests/lab/record.sh
+# OUT: another directory for the captures (default tests/data).
+# LAB_S, LAB_C, LAB_DIR (see lab.sh): other namespace names and work directory, to run
+# beside another user of the lab.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$here/../data}
@@ -16,8 +23,14 @@ mkdir -p "$out"
 head -c 49152 /dev/urandom > "$LAB_DIR/up.bin"
 URL="ftp://$LAB_USER:$LAB_PASS@$SRV4"
 
+ONLY=${ONLY:-}
+recorded=" "
+want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
 capture() { # name, then the command to run in the client namespace
     local name=$1; shift
+    want "$name" || return 0
+    recorded+="$name "
     local pcap="$out/$name.pcap" log="$out/$name.log"
     # Not through in_c: $! must be tcpdump itself (ip netns exec execs it).
     ip netns exec "$LAB_C" tcpdump -Z root -i fwc0 -s 0 -U --immediate-mode -w "$pcap" tcp 2>/dev/null &
@@ -46,6 +59,10 @@ export -f curl_session
 export URL LAB_DIR CLI4 SRV6 LAB_USER LAB_PASS
 
 for server in vsftpd proftpd pure-ftpd; do
+    # With ONLY, skip a server none of whose captures below is named.
+    wanted=0
+    for kind in curl lftp ftplib reset abor stall; do want "$server-$kind" && wanted=1; done
+    [ $wanted = 1 ] || continue
     lab_start_server "$server"
     capture "$server-curl" bash -c curl_session
     capture "$server-lftp" lftp -c "set net:max-retries 1; set net:timeout 10; set xfer:clobber on;
@@ -60,5 +77,50 @@ for server in vsftpd proftpd pure-ftpd; do
         capture "$server-stall" python3 "$here/clients.py" stall "$SRV4"
     fi
     lab_stop_server
+done
+
+# pure-ftpd sends no final reply to a RETR whose data connection the client reset; the
+# client's NOOP then gets 200, which is the NOOP's reply and not the RETR's.
+if want pure-ftpd-reset-noop; then
+    lab_start_server pure-ftpd
+    capture pure-ftpd-reset-noop python3 "$here/clients.py" reset-retr-noop "$SRV4"
+fi
+
+# ftplib's abort() (ABOR CRLF sent urgent, no Telnet IP/Synch) mid-download: vsftpd with
+# async_abor_enable=YES answers 500 and goes on sending; the client's close then gets
+# 426. (With the default async_abor_enable=NO vsftpd reads no command during a transfer,
+# and the ABOR gets 225 after the 426, as in vsftpd-ftplib.)
+if want vsftpd-ftplib-abort; then
+    lab_start_server vsftpd-async-abor
+    capture vsftpd-ftplib-abort python3 "$here/clients.py" ftplib-abort "$SRV4"
+fi
+
+# FTPS with CCC (RFC 4217 section 6): AUTH, TLS, login, PBSZ/PROT, CCC, both TLS
+# shutdowns, then the rest of the control connection in cleartext.
+#  1. TLS 1.2, CCC mode active: curl sends its close_notify too, so there are two alert
+#     records (content type 21; which one comes first varies from run to run).
+#     PROT C: RETR and LIST, EPSV, the data in clear.
+#  2. TLS 1.3, curl's default CCC mode passive: only proftpd's close_notify (TLS 1.3
+#     sends it as content type 23). PROT P: PASV, STOR over a TLS data connection.
+# curl (7.88) sends AUTH SSL first; proftpd accepts it (234). SSLKEYLOGFILE puts the
+# session keys in $LAB_DIR (not committed), to read the alerts with tshark.
+ccc_session() {
+    # curl -v shows the login it sends inside TLS: the password is masked in the log.
+    {
+        set -x
+        curl -sS -v -k --ftp-ssl-control --ftp-ssl-ccc --ftp-ssl-ccc-mode active --tls-max 1.2 \
+            -o /dev/null "$URL/small.bin" -o /dev/null "$URL/"
+        curl -sS -v -k --ssl-reqd --ftp-ssl-ccc --disable-epsv -T "$LAB_DIR/up.bin" "$URL/upload/ccc.bin"
+    } 2>&1 | sed -u 's/^> PASS .*/> PASS ****/'
+}
+export -f ccc_session
+if want proftpd-ccc; then
+    lab_start_server proftpd-tls
+    rm -f "$LAB_DIR/proftpd-ccc.keylog"
+    SSLKEYLOGFILE="$LAB_DIR/proftpd-ccc.keylog" capture proftpd-ccc bash -c ccc_session
+fi
+
+for name in $ONLY; do
+    [[ "$recorded" == *" $name "* ]] || { echo "record: no capture named $name" >&2; exit 1; }
 done
 ls -la "$out"
