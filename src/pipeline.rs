@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::capture::{Frame, SkippedRecord};
+use crate::capture::{Frame, FrameTime, SkippedRecord};
 use crate::decode::decode;
 use crate::flow::{self, FlowTable};
 use crate::ftp::{self, Engine, Output, Timestamp};
@@ -49,6 +49,19 @@ impl Default for Settings {
     }
 }
 
+/// A frame's time, as the engine counts it: converted here, once.
+impl From<FrameTime> for Timestamp {
+    fn from(t: FrameTime) -> Timestamp {
+        Timestamp::from_nanos(t.as_nanos())
+    }
+}
+
+impl From<Timestamp> for FrameTime {
+    fn from(t: Timestamp) -> FrameTime {
+        FrameTime::from_nanos(t.as_nanos())
+    }
+}
+
 pub struct Pipeline {
     flows: FlowTable,
     engine: Engine,
@@ -86,10 +99,9 @@ impl Pipeline {
     }
 
     pub fn frame(&mut self, frame: &Frame<'_>, sink: &mut dyn EventSink) {
-        self.metrics.packet(
-            frame.data.len() + frame.elided as usize,
-            frame.ts.epoch_seconds(),
-        );
+        let ts = Timestamp::from(frame.ts);
+        self.metrics
+            .packet(frame.data.len() + frame.elided as usize, ts.epoch_seconds());
         let seg = match decode(frame) {
             Ok(s) => s,
             Err(why) => {
@@ -106,9 +118,7 @@ impl Pipeline {
             metrics,
             ..
         } = self;
-        flows.segment(frame.ts, &seg, metrics, &mut |c, input| {
-            engine.handle(input, c)
-        });
+        flows.segment(ts, &seg, metrics, &mut |c, input| engine.handle(input, c));
         self.drain(sink);
     }
 
@@ -117,7 +127,8 @@ impl Pipeline {
     }
 
     /// Time passes without packets (live mode).
-    pub fn tick(&mut self, now: Timestamp, sink: &mut dyn EventSink) {
+    pub fn tick(&mut self, now: FrameTime, sink: &mut dyn EventSink) {
+        let now = Timestamp::from(now);
         let Pipeline {
             flows,
             engine,

@@ -68,9 +68,9 @@ impl<R: Read> FrameSource for FileSource<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::FrameTime;
     use crate::capture::writer::{PcapNgWriter, PcapWriter};
     use crate::capture::{LinkType, SkippedRecord};
-    use crate::ftp::Timestamp;
 
     /// (ts nanos, link, data, orig_len) or a skipped reason, until the end or an error.
     type Seen = Vec<Result<(u64, u16, Vec<u8>, u32), SkippedRecord>>;
@@ -96,7 +96,7 @@ mod tests {
     fn pcap(nanos: bool, packets: &[(u64, &[u8], u32)]) -> Vec<u8> {
         let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET, 65535, nanos).unwrap();
         for (ts, d, orig) in packets {
-            w.packet(Timestamp::from_nanos(*ts), d, *orig).unwrap();
+            w.packet(FrameTime::from_nanos(*ts), d, *orig).unwrap();
         }
         w.into_inner()
     }
@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn caplen_above_snaplen_is_read_absurd_caplen_is_damage() {
         let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET, 64, false).unwrap();
-        w.packet(Timestamp::ZERO, &[7u8; 100], 100).unwrap();
+        w.packet(FrameTime::ZERO, &[7u8; 100], 100).unwrap();
         let f = w.into_inner();
         let (seen, err) = read_all(&f);
         assert_eq!((seen.len(), err), (1, None));
@@ -214,7 +214,7 @@ mod tests {
     fn a_huge_snaplen_in_the_header_does_not_raise_the_record_limit() {
         // Found by the capture_file fuzz target: snaplen 2^32-1 let a record claim 4 GiB.
         let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET, u32::MAX, false).unwrap();
-        w.packet(Timestamp::ZERO, b"ok", 2).unwrap();
+        w.packet(FrameTime::ZERO, b"ok", 2).unwrap();
         let mut f = w.into_inner();
         let rec = f.len();
         f.extend_from_slice(&[0u8; 8]);

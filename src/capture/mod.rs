@@ -7,12 +7,12 @@ pub mod file;
 pub mod live;
 pub mod pcap;
 pub mod pcapng;
+mod time;
 pub mod writer;
 
 pub use error::{CaptureError, ErrorKind};
 pub use file::FileSource;
-
-use crate::ftp::Timestamp;
+pub use time::FrameTime;
 
 /// A link-layer header type, as numbered by tcpdump.org's LINKTYPE_ registry. The
 /// decoder is chosen from this, never guessed from the bytes.
@@ -36,7 +36,7 @@ impl LinkType {
 /// One captured frame, borrowed from the source's buffer until the next call.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
-    pub ts: Timestamp,
+    pub ts: FrameTime,
     pub link: LinkType,
     /// The captured bytes (possibly fewer than were on the wire).
     pub data: &'a [u8],

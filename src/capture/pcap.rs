@@ -6,8 +6,7 @@ use std::io::Read;
 
 use super::bytes::{ByteReader, rd16, rd32};
 use super::error::{CaptureError, ErrorKind};
-use super::{Frame, LinkType, Next, SkippedRecord};
-use crate::ftp::Timestamp;
+use super::{Frame, FrameTime, LinkType, Next, SkippedRecord};
 
 pub const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 pub const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
@@ -97,7 +96,7 @@ impl<R: Read> PcapReader<R> {
         } else {
             frac as u64 * 1000
         };
-        let ts = Timestamp::from_secs_nanos(secs as u64, nanos);
+        let ts = FrameTime::from_secs_nanos(secs as u64, nanos);
         self.pending = total;
         if caplen == 0 {
             return Ok(Next::Skipped(SkippedRecord::Empty));

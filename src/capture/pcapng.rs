@@ -7,8 +7,7 @@ use std::io::Read;
 
 use super::bytes::{ByteReader, rd16, rd32};
 use super::error::{CaptureError, ErrorKind};
-use super::{Frame, LinkType, Next, SkippedRecord};
-use crate::ftp::Timestamp;
+use super::{Frame, FrameTime, LinkType, Next, SkippedRecord};
 
 pub const SHB: u32 = 0x0a0d_0d0a;
 pub const IDB: u32 = 0x0000_0001;
@@ -16,6 +15,34 @@ pub const OPB: u32 = 0x0000_0002;
 pub const SPB: u32 = 0x0000_0003;
 pub const EPB: u32 = 0x0000_0006;
 pub const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+
+// Every block: type and total length (u32 each), the body, the total length again.
+const BLOCK_HEADER: usize = 8;
+const BLOCK_TRAILER: usize = 4;
+// Offsets in a section header: the byte-order magic (from the block's start), then
+// (in the body) the major and minor version.
+const SHB_MAGIC: usize = 8;
+const SHB_MAJOR: usize = 4;
+const SHB_MINOR: usize = 6;
+const SHB_BODY_MIN: usize = 8;
+// In an interface description block's body.
+const IDB_LINK_TYPE: usize = 0;
+const IDB_SNAPLEN: usize = 4;
+const IDB_OPTIONS: usize = 8;
+const OPT_END: u16 = 0;
+const IF_TSRESOL: u16 = 9;
+const IF_TSOFFSET: u16 = 14;
+// In an enhanced packet block's body (the obsolete packet block has a 16-bit interface
+// and 16-bit drop count where the EPB has its 32-bit interface).
+const EPB_INTERFACE: usize = 0;
+const EPB_TS_HIGH: usize = 4;
+const EPB_TS_LOW: usize = 8;
+const EPB_CAPLEN: usize = 12;
+const EPB_ORIG_LEN: usize = 16;
+const EPB_DATA: usize = 20;
+// In a simple packet block's body.
+const SPB_ORIG_LEN: usize = 0;
+const SPB_DATA: usize = 4;
 
 /// Largest block accepted. Packets are at most 256 KiB; name-resolution and custom
 /// blocks can be bigger, but a length beyond this is a broken file, not a block.
@@ -61,7 +88,7 @@ pub struct PcapNgReader<R> {
     big_endian: Option<bool>,
     interfaces: Vec<Interface>,
     /// SPBs carry no timestamp: they get the last one seen.
-    last_ts: Timestamp,
+    last_ts: FrameTime,
     pending: usize,
 }
 
@@ -74,7 +101,7 @@ impl<R: Read> PcapNgReader<R> {
             bytes,
             big_endian: None,
             interfaces: Vec::new(),
-            last_ts: Timestamp::ZERO,
+            last_ts: FrameTime::ZERO,
             pending: 0,
         }
     }
@@ -89,192 +116,221 @@ impl<R: Read> PcapNgReader<R> {
             if self.bytes.at_end()? {
                 return Ok(Next::End);
             }
-            let start = self.bytes.offset();
-            let head = self.bytes.require(8, "pcapng block header")?;
-            let raw_type = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-            if raw_type == SHB {
-                // The byte order is in the section header itself, after the length.
-                let h = self.bytes.require(12, "pcapng section header")?;
-                let magic = [h[8], h[9], h[10], h[11]];
-                self.big_endian = match u32::from_le_bytes(magic) {
-                    BYTE_ORDER_MAGIC => Some(false),
-                    m if m.swap_bytes() == BYTE_ORDER_MAGIC => Some(true),
-                    m => {
-                        return Err(CaptureError::new(
-                            start + 8,
-                            ErrorKind::BadByteOrderMagic(m),
-                        ));
-                    }
-                };
-                self.interfaces.clear();
-            } else if self.big_endian.is_none() {
-                return Err(CaptureError::new(start, ErrorKind::NoSectionHeader));
-            }
-            let be = self.be();
-            let head = self.bytes.require(8, "pcapng block header")?;
-            let block_type = rd32(be, head, 0);
-            let len = rd32(be, head, 4);
-            if len < 12 || !len.is_multiple_of(4) {
-                return Err(CaptureError::new(start + 4, ErrorKind::BadBlockLength(len)));
-            }
-            if len > MAX_BLOCK {
-                return Err(CaptureError::new(
-                    start + 4,
-                    ErrorKind::RecordTooLarge {
-                        caplen: len as u64,
-                        limit: MAX_BLOCK as u64,
-                    },
-                ));
-            }
-            let len = len as usize;
-            let block = self.bytes.require(len, "pcapng block")?;
-            let trailing = rd32(be, block, len - 4);
-            if trailing as usize != len {
-                return Err(CaptureError::new(
-                    start + len as u64 - 4,
-                    ErrorKind::BlockLengthMismatch {
-                        leading: len as u32,
-                        trailing,
-                    },
-                ));
-            }
-            self.pending = len;
-            let body_len = len - 12;
-            match block_type {
-                SHB => {
-                    let b = self.bytes.slice(8, len - 4);
-                    if b.len() < 8 {
-                        return Err(CaptureError::new(
-                            start,
-                            ErrorKind::BadBlockLength(len as u32),
-                        ));
-                    }
-                    let (major, minor) = (rd16(be, b, 4), rd16(be, b, 6));
-                    if major != 1 {
-                        return Err(CaptureError::new(
-                            start + 12,
-                            ErrorKind::UnsupportedVersion { major, minor },
-                        ));
-                    }
-                }
-                IDB => {
-                    if body_len < 8 {
-                        return Err(CaptureError::new(
-                            start,
-                            ErrorKind::BadBlockLength(len as u32),
-                        ));
-                    }
-                    let iface = self.parse_idb(8, len - 4);
-                    if self.interfaces.len() < MAX_INTERFACES {
-                        self.interfaces.push(iface);
-                    }
-                }
-                EPB | OPB => {
-                    if body_len < 20 {
-                        return Ok(Next::Skipped(SkippedRecord::Inconsistent));
-                    }
-                    let b = self.bytes.slice(8, len - 4);
-                    let iface_id = if block_type == EPB {
-                        rd32(be, b, 0) as usize
-                    } else {
-                        rd16(be, b, 0) as usize
-                    };
-                    let units = ((rd32(be, b, 4) as u64) << 32) | rd32(be, b, 8) as u64;
-                    let caplen = rd32(be, b, 12) as usize;
-                    let orig_len = rd32(be, b, 16);
-                    let Some(iface) = self.interfaces.get(iface_id).copied() else {
-                        return Ok(Next::Skipped(SkippedRecord::UnknownInterface));
-                    };
-                    if caplen == 0 {
-                        return Ok(Next::Skipped(SkippedRecord::Empty));
-                    }
-                    if caplen > body_len - 20 || caplen as u64 > orig_len as u64 {
-                        return Ok(Next::Skipped(SkippedRecord::Inconsistent));
-                    }
-                    let nanos = iface.resolution.to_nanos(units);
-                    let secs = nanos / 1_000_000_000;
-                    let secs = secs.saturating_add_signed(iface.offset_secs);
-                    let ts = Timestamp::from_secs_nanos(secs, nanos % 1_000_000_000);
-                    self.last_ts = ts;
-                    let data = self.bytes.slice(28, 28 + caplen);
-                    return Ok(Next::Frame(Frame {
-                        ts,
-                        link: iface.link,
-                        data,
-                        orig_len,
-                        elided: 0,
-                    }));
-                }
-                SPB => {
-                    if body_len < 4 {
-                        return Ok(Next::Skipped(SkippedRecord::Inconsistent));
-                    }
-                    let b = self.bytes.slice(8, len - 4);
-                    let orig_len = rd32(be, b, 0);
-                    let Some(iface) = self.interfaces.first().copied() else {
-                        return Ok(Next::Skipped(SkippedRecord::UnknownInterface));
-                    };
-                    let mut caplen = (orig_len as usize).min(body_len - 4);
-                    if iface.snaplen != 0 {
-                        caplen = caplen.min(iface.snaplen as usize);
-                    }
-                    if caplen == 0 {
-                        return Ok(Next::Skipped(SkippedRecord::Empty));
-                    }
-                    let data = self.bytes.slice(12, 12 + caplen);
-                    return Ok(Next::Frame(Frame {
-                        ts: self.last_ts,
-                        link: iface.link,
-                        data,
-                        orig_len,
-                        elided: 0,
-                    }));
-                }
+            let block = self.block()?;
+            match block.kind {
+                SHB => self.section_header(&block)?,
+                IDB => self.interface_block(&block)?,
+                EPB | OPB => return Ok(self.packet_block(&block)),
+                SPB => return Ok(self.simple_packet_block(&block)),
                 _ => {}
             }
         }
     }
 
-    /// Interface description block body `[from, to)` of the current block.
-    fn parse_idb(&self, from: usize, to: usize) -> Interface {
-        let be = self.be();
-        let b = self.bytes.slice(from, to);
-        let mut iface = Interface {
-            link: LinkType(rd16(be, b, 0)),
-            snaplen: rd32(be, b, 4),
-            resolution: Resolution::Decimal(6),
-            offset_secs: 0,
-        };
-        let mut opts = &b[8..];
-        while opts.len() >= 4 {
-            let code = rd16(be, opts, 0);
-            let olen = rd16(be, opts, 2) as usize;
-            let padded = (olen + 3) & !3;
-            if opts.len() < 4 + olen {
-                break;
-            }
-            let val = &opts[4..4 + olen];
-            match (code, olen) {
-                (0, _) => break,
-                (9, 1) => iface.resolution = Resolution::from_option(val[0]),
-                (14, 8) => {
-                    let mut v = [0u8; 8];
-                    v.copy_from_slice(val);
-                    iface.offset_secs = if be {
-                        i64::from_be_bytes(v)
-                    } else {
-                        i64::from_le_bytes(v)
-                    };
+    /// Read and check the next block's header and length; the whole block is then
+    /// buffered (and consumed on the next call).
+    fn block(&mut self) -> Result<Block, CaptureError> {
+        let start = self.bytes.offset();
+        let head = self.bytes.require(BLOCK_HEADER, "pcapng block header")?;
+        if u32::from_le_bytes([head[0], head[1], head[2], head[3]]) == SHB {
+            // The byte order is in the section header itself, after the length.
+            let h = self.bytes.require(SHB_MAGIC + 4, "pcapng section header")?;
+            let magic = rd32(false, h, SHB_MAGIC);
+            self.big_endian = match magic {
+                BYTE_ORDER_MAGIC => Some(false),
+                m if m.swap_bytes() == BYTE_ORDER_MAGIC => Some(true),
+                m => {
+                    let at = start + SHB_MAGIC as u64;
+                    return Err(CaptureError::new(at, ErrorKind::BadByteOrderMagic(m)));
                 }
-                _ => {}
-            }
-            if opts.len() < 4 + padded {
-                break;
-            }
-            opts = &opts[4 + padded..];
+            };
+            self.interfaces.clear();
+        } else if self.big_endian.is_none() {
+            return Err(CaptureError::new(start, ErrorKind::NoSectionHeader));
         }
-        iface
+        let be = self.be();
+        let head = self.bytes.require(BLOCK_HEADER, "pcapng block header")?;
+        let kind = rd32(be, head, 0);
+        let len = rd32(be, head, 4);
+        let len_at = start + 4;
+        if len < (BLOCK_HEADER + BLOCK_TRAILER) as u32 || !len.is_multiple_of(4) {
+            return Err(CaptureError::new(len_at, ErrorKind::BadBlockLength(len)));
+        }
+        if len > MAX_BLOCK {
+            let (caplen, limit) = (u64::from(len), u64::from(MAX_BLOCK));
+            let kind = ErrorKind::RecordTooLarge { caplen, limit };
+            return Err(CaptureError::new(len_at, kind));
+        }
+        let len = len as usize;
+        let whole = self.bytes.require(len, "pcapng block")?;
+        let trailing = rd32(be, whole, len - BLOCK_TRAILER);
+        if trailing as usize != len {
+            let at = start + (len - BLOCK_TRAILER) as u64;
+            let leading = len as u32;
+            let kind = ErrorKind::BlockLengthMismatch { leading, trailing };
+            return Err(CaptureError::new(at, kind));
+        }
+        self.pending = len;
+        Ok(Block { start, kind, len })
     }
+
+    /// The current block's body (between its header and its trailing length).
+    fn body(&self, block: &Block) -> &[u8] {
+        self.bytes.slice(BLOCK_HEADER, block.len - BLOCK_TRAILER)
+    }
+
+    fn section_header(&mut self, block: &Block) -> Result<(), CaptureError> {
+        let be = self.be();
+        let b = self.body(block);
+        if b.len() < SHB_BODY_MIN {
+            let len = block.len as u32;
+            return Err(CaptureError::new(
+                block.start,
+                ErrorKind::BadBlockLength(len),
+            ));
+        }
+        let (major, minor) = (rd16(be, b, SHB_MAJOR), rd16(be, b, SHB_MINOR));
+        if major != 1 {
+            let at = block.start + (BLOCK_HEADER + SHB_MAJOR) as u64;
+            return Err(CaptureError::new(
+                at,
+                ErrorKind::UnsupportedVersion { major, minor },
+            ));
+        }
+        Ok(())
+    }
+
+    fn interface_block(&mut self, block: &Block) -> Result<(), CaptureError> {
+        if block.body_len() < IDB_OPTIONS {
+            let len = block.len as u32;
+            return Err(CaptureError::new(
+                block.start,
+                ErrorKind::BadBlockLength(len),
+            ));
+        }
+        let iface = parse_idb(self.be(), self.body(block));
+        if self.interfaces.len() < MAX_INTERFACES {
+            self.interfaces.push(iface);
+        }
+        Ok(())
+    }
+
+    /// An enhanced (or obsolete) packet block.
+    fn packet_block(&mut self, block: &Block) -> Next<'_> {
+        if block.body_len() < EPB_DATA {
+            return Next::Skipped(SkippedRecord::Inconsistent);
+        }
+        let be = self.be();
+        let b = self.body(block);
+        let iface_id = if block.kind == EPB {
+            rd32(be, b, EPB_INTERFACE) as usize
+        } else {
+            rd16(be, b, EPB_INTERFACE) as usize
+        };
+        let units =
+            (u64::from(rd32(be, b, EPB_TS_HIGH)) << 32) | u64::from(rd32(be, b, EPB_TS_LOW));
+        let caplen = rd32(be, b, EPB_CAPLEN) as usize;
+        let orig_len = rd32(be, b, EPB_ORIG_LEN);
+        let Some(iface) = self.interfaces.get(iface_id).copied() else {
+            return Next::Skipped(SkippedRecord::UnknownInterface);
+        };
+        if caplen == 0 {
+            return Next::Skipped(SkippedRecord::Empty);
+        }
+        if caplen > block.body_len() - EPB_DATA || caplen as u64 > u64::from(orig_len) {
+            return Next::Skipped(SkippedRecord::Inconsistent);
+        }
+        let nanos = iface.resolution.to_nanos(units);
+        let secs = (nanos / 1_000_000_000).saturating_add_signed(iface.offset_secs);
+        let ts = FrameTime::from_secs_nanos(secs, nanos % 1_000_000_000);
+        self.last_ts = ts;
+        let data = &self.body(block)[EPB_DATA..EPB_DATA + caplen];
+        Next::Frame(Frame {
+            ts,
+            link: iface.link,
+            data,
+            orig_len,
+            elided: 0,
+        })
+    }
+
+    /// A simple packet block: the first interface's, no timestamp, length implied.
+    fn simple_packet_block(&mut self, block: &Block) -> Next<'_> {
+        if block.body_len() < SPB_DATA {
+            return Next::Skipped(SkippedRecord::Inconsistent);
+        }
+        let orig_len = rd32(self.be(), self.body(block), SPB_ORIG_LEN);
+        let Some(iface) = self.interfaces.first().copied() else {
+            return Next::Skipped(SkippedRecord::UnknownInterface);
+        };
+        let mut caplen = (orig_len as usize).min(block.body_len() - SPB_DATA);
+        if iface.snaplen != 0 {
+            caplen = caplen.min(iface.snaplen as usize);
+        }
+        if caplen == 0 {
+            return Next::Skipped(SkippedRecord::Empty);
+        }
+        let data = &self.body(block)[SPB_DATA..SPB_DATA + caplen];
+        Next::Frame(Frame {
+            ts: self.last_ts,
+            link: iface.link,
+            data,
+            orig_len,
+            elided: 0,
+        })
+    }
+}
+
+/// A block whose header was read: where it starts, its type and total length.
+struct Block {
+    start: u64,
+    kind: u32,
+    len: usize,
+}
+
+impl Block {
+    fn body_len(&self) -> usize {
+        self.len - BLOCK_HEADER - BLOCK_TRAILER
+    }
+}
+
+/// An interface description block's body: link type, snapshot length, and the
+/// options ftpwatch reads (timestamp resolution and offset).
+fn parse_idb(be: bool, b: &[u8]) -> Interface {
+    let mut iface = Interface {
+        link: LinkType(rd16(be, b, IDB_LINK_TYPE)),
+        snaplen: rd32(be, b, IDB_SNAPLEN),
+        resolution: Resolution::Decimal(6),
+        offset_secs: 0,
+    };
+    let mut opts = &b[IDB_OPTIONS..];
+    while opts.len() >= 4 {
+        let code = rd16(be, opts, 0);
+        let olen = rd16(be, opts, 2) as usize;
+        let padded = (olen + 3) & !3;
+        if opts.len() < 4 + olen {
+            break;
+        }
+        let val = &opts[4..4 + olen];
+        match (code, olen) {
+            (OPT_END, _) => break,
+            (IF_TSRESOL, 1) => iface.resolution = Resolution::from_option(val[0]),
+            (IF_TSOFFSET, 8) => {
+                let v: [u8; 8] = val.try_into().expect("eight bytes");
+                iface.offset_secs = if be {
+                    i64::from_be_bytes(v)
+                } else {
+                    i64::from_le_bytes(v)
+                };
+            }
+            _ => {}
+        }
+        if opts.len() < 4 + padded {
+            break;
+        }
+        opts = &opts[4 + padded..];
+    }
+    iface
 }
 
 #[cfg(test)]

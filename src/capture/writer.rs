@@ -3,9 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::LinkType;
 use super::pcapng::{BYTE_ORDER_MAGIC, EPB, IDB, SHB, SPB};
-use crate::ftp::Timestamp;
+use super::{FrameTime, LinkType};
 
 /// Classic pcap, little-endian, microsecond or nanosecond timestamps.
 pub struct PcapWriter<W: Write> {
@@ -27,7 +26,13 @@ impl<W: Write> PcapWriter<W> {
     }
 
     /// Write a packet of which `data` was captured and `orig_len` bytes were on the wire.
-    pub fn packet(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) -> io::Result<()> {
+    pub fn packet(
+        &mut self,
+        ts: impl Into<FrameTime>,
+        data: &[u8],
+        orig_len: u32,
+    ) -> io::Result<()> {
+        let ts = ts.into();
         let frac = if self.nanos {
             ts.subsec_nanos()
         } else {

@@ -134,13 +134,13 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::FrameTime;
     use crate::capture::LinkType;
-    use crate::ftp::Timestamp;
     use crate::synth::frame::{Link, tcp_frame, tcp_ip};
 
     fn frame(link: LinkType, data: &[u8]) -> Frame<'_> {
         Frame {
-            ts: Timestamp::ZERO,
+            ts: FrameTime::ZERO,
             link,
             data,
             orig_len: data.len() as u32,

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use super::capture::Batch;
 use super::logfile::LogTarget;
-use crate::capture::Frame;
-use crate::ftp::Timestamp;
+use crate::capture::{Frame, FrameTime};
 use crate::pipeline::Pipeline;
 use crate::sink::EventLog;
 
@@ -18,7 +17,7 @@ const TICK: Duration = Duration::from_secs(1);
 pub struct Analysis {
     pub pipeline: Pipeline,
     pub log: EventLog<LogTarget>,
-    pub clock: fn() -> Timestamp,
+    pub clock: fn() -> FrameTime,
     pub shutdown: Arc<AtomicBool>,
     pub reopen: Arc<AtomicBool>,
     pub heartbeat: Arc<AtomicU64>,
@@ -49,7 +48,7 @@ impl Analysis {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             let now = (self.clock)();
-            if now.since(last_tick) >= TICK {
+            if now.as_nanos().saturating_sub(last_tick.as_nanos()) >= TICK.as_nanos() as u64 {
                 self.pipeline.tick(now, &mut self.log);
                 last_tick = now;
                 self.heartbeat.store(now.secs(), Ordering::Relaxed);

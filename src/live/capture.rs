@@ -9,9 +9,8 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel};
 use std::time::{Duration, Instant};
 
 use crate::capture::live::{LiveCapture, Opener};
-use crate::capture::{Frame, LinkType};
+use crate::capture::{Frame, FrameTime, LinkType};
 use crate::decode::decode;
-use crate::ftp::Timestamp;
 use crate::sink::Metrics;
 
 /// Frames handed over together; small enough to keep latency in milliseconds. Its
@@ -28,7 +27,7 @@ pub struct Batch {
 /// out (`Frame::elided`).
 #[derive(Copy, Clone, Debug)]
 pub struct Slot {
-    pub ts: Timestamp,
+    pub ts: FrameTime,
     pub offset: u32,
     pub len: u32,
     pub elided: u32,
@@ -56,7 +55,7 @@ impl Batch {
         let _ = home.send(self);
     }
 
-    fn push(&mut self, ts: Timestamp, frame: &[u8], elided: usize) {
+    fn push(&mut self, ts: FrameTime, frame: &[u8], elided: usize) {
         let kept = &frame[..frame.len() - elided];
         self.frames.push(Slot {
             ts,
@@ -76,7 +75,7 @@ pub struct CaptureThread {
     pub interface: String,
     pub member: usize,
     pub opener: Arc<dyn Opener>,
-    pub clock: fn() -> Timestamp,
+    pub clock: fn() -> FrameTime,
     pub metrics: Metrics,
     pub shutdown: Arc<AtomicBool>,
     pub tx: SyncSender<Batch>,
@@ -211,7 +210,7 @@ impl CaptureThread {
 /// numbers and everything else only counted, so bulk transfers cross to the
 /// analysis thread as headers only. Undecodable frames are kept whole, for the
 /// analysis thread to count.
-fn elidable(control_ports: &[u16], link: LinkType, ts: Timestamp, data: &[u8]) -> usize {
+fn elidable(control_ports: &[u16], link: LinkType, ts: FrameTime, data: &[u8]) -> usize {
     if data.len() <= ELIDE_ABOVE {
         return 0;
     }
@@ -250,7 +249,7 @@ mod tests {
     }
 
     fn elided(f: &[u8]) -> usize {
-        elidable(&[21, 2121], LinkType::ETHERNET, Timestamp::ZERO, f)
+        elidable(&[21, 2121], LinkType::ETHERNET, FrameTime::ZERO, f)
     }
 
     #[test]
@@ -276,7 +275,7 @@ mod tests {
         let n = elided(&data);
         let kept = &data[..data.len() - n];
         let f = Frame {
-            ts: Timestamp::ZERO,
+            ts: FrameTime::ZERO,
             link: LinkType::ETHERNET,
             data: kept,
             orig_len: data.len() as u32,

@@ -18,14 +18,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crate::capture::FrameTime;
 use crate::capture::live::pnet_backend::PnetOpener;
 use crate::capture::live::replay::ReplayOpener;
 use crate::capture::live::ring::RingOpener;
 use crate::capture::live::{LiveCapture, Opener};
 use crate::cli::{Backend, LiveArgs};
-use crate::ftp::Timestamp;
 use crate::pipeline::{Pipeline, Settings};
 use crate::sink::eventlog::LogOptions;
 use crate::sink::{EventLog, Metrics};
@@ -36,17 +36,10 @@ pub const EXIT_ENVIRONMENT: u8 = 1;
 /// How long shutdown may take before the process exits anyway.
 const SHUTDOWN_BUDGET: Duration = Duration::from_millis(1500);
 
-pub fn wall_clock() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos() as u64)
-}
-
 /// All input from the operating system.
 pub struct OsInput {
     pub opener: Arc<dyn Opener>,
-    pub clock: fn() -> Timestamp,
+    pub clock: fn() -> FrameTime,
     pub listener: TcpListener,
     pub events: LogTarget,
 }
@@ -102,7 +95,7 @@ pub fn run(args: &LiveArgs) -> ExitCode {
     };
     let os = OsInput {
         opener,
-        clock: wall_clock,
+        clock: FrameTime::now,
         listener,
         events,
     };

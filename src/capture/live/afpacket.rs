@@ -4,9 +4,9 @@
 //! gets a large receive buffer and a kernel filter that passes only TCP, and its
 //! PACKET_STATISTICS are read into ftpwatch's drop counter.
 //!
-//! This is one of the two places with `unsafe` (the other is nowhere: the rest of the
-//! crate has none): every block is a plain libc call on a file descriptor this module
-//! owns, with pointers to locals that outlive the call.
+//! With `ring.rs`, this is where the crate's `unsafe` lives (nothing outside the capture
+//! layer has any): every block here is a plain libc call on a file descriptor this
+//! module owns, with pointers to locals that outlive the call.
 
 use std::io;
 use std::mem;
@@ -16,20 +16,6 @@ use pnet::datalink::{self, NetworkInterface};
 
 use super::OpenError;
 use crate::capture::LinkType;
-
-// Linux UAPI values (<linux/if_packet.h>, <asm-generic/socket.h>); stable kernel ABI.
-const SOL_PACKET: libc::c_int = 263;
-const PACKET_STATISTICS: libc::c_int = 6;
-const PACKET_OUTGOING: u32 = 4;
-const SO_RCVBUFFORCE: libc::c_int = 33;
-const SO_ATTACH_FILTER: libc::c_int = 26;
-
-#[repr(C)]
-#[derive(Default)]
-struct TpacketStats {
-    tp_packets: u32,
-    tp_drops: u32,
-}
 
 /// How the frames on the interface start.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -60,8 +46,13 @@ impl PacketSocket {
         // SAFETY: `raw` is a new, valid descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let size = rcvbuf.min(i32::MAX as usize) as libc::c_int;
-        let rcvbuf_forced =
-            setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, SO_RCVBUFFORCE, &size).is_ok();
+        let rcvbuf_forced = setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &size,
+        )
+        .is_ok();
         if !rcvbuf_forced {
             setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, &size)?;
         }
@@ -77,7 +68,7 @@ impl PacketSocket {
             libc::setsockopt(
                 fd.as_raw_fd(),
                 libc::SOL_SOCKET,
-                SO_ATTACH_FILTER,
+                libc::SO_ATTACH_FILTER,
                 (&prog as *const libc::sock_fprog).cast(),
                 mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
             )
@@ -112,17 +103,46 @@ fn hardware_type(name: &str) -> Option<u32> {
 }
 
 fn framing_of(arphrd: u32) -> Option<(Framing, LinkType)> {
-    match arphrd {
-        // ARPHRD_ETHER, ARPHRD_LOOPBACK (which carries a zeroed Ethernet header).
-        1 | 772 => Some((Framing::Ethernet, LinkType::ETHERNET)),
-        // ARPHRD_NONE (tun), PPP, TUNNEL, TUNNEL6, SIT, IPGRE: IP from the first byte.
-        65534 | 512 | 768 | 769 | 776 | 778 => Some((Framing::RawIp, LinkType::RAW)),
+    use libc::{
+        ARPHRD_ETHER, ARPHRD_IPGRE, ARPHRD_LOOPBACK, ARPHRD_NONE, ARPHRD_PPP, ARPHRD_SIT,
+        ARPHRD_TUNNEL, ARPHRD_TUNNEL6,
+    };
+    match u16::try_from(arphrd).ok()? {
+        // Loopback carries a zeroed Ethernet header.
+        ARPHRD_ETHER | ARPHRD_LOOPBACK => Some((Framing::Ethernet, LinkType::ETHERNET)),
+        // tun, PPP, and IP tunnels: IP from the first byte.
+        ARPHRD_NONE | ARPHRD_PPP | ARPHRD_TUNNEL | ARPHRD_TUNNEL6 | ARPHRD_SIT | ARPHRD_IPGRE => {
+            Some((Framing::RawIp, LinkType::RAW))
+        }
         _ => None,
     }
 }
 
-pub fn is_permission(e: &io::Error) -> bool {
+fn is_permission(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+}
+
+/// Promiscuous mode was refused: the one error both backends map the same way.
+pub fn promiscuous_error(interface: &str, error: io::Error) -> OpenError {
+    if is_permission(&error) {
+        OpenError::Permission {
+            interface: interface.to_string(),
+            capability: "CAP_NET_ADMIN",
+            what: "for promiscuous mode; or run with --no-promisc",
+        }
+    } else {
+        OpenError::Io {
+            interface: interface.to_string(),
+            error,
+        }
+    }
+}
+
+/// The PACKET_FANOUT group of an interface's capture threads. Groups are per network
+/// namespace: mixing in our pid and the interface keeps two ftpwatch processes (or two
+/// interfaces) out of each other's group.
+pub fn fanout_group(ifindex: u32) -> u16 {
+    ((std::process::id() as u16) ^ (ifindex as u16)).wrapping_mul(31)
 }
 
 /// What both AF_PACKET backends start from: the interface, its link type, and our
@@ -145,7 +165,8 @@ pub fn prepare(name: &str, rcvbuf: usize) -> Result<Prepared, OpenError> {
         interface: name.to_string(),
         arphrd,
     })?;
-    let sock = PacketSocket::open(framing, arphrd == 772, rcvbuf).map_err(|error| {
+    let loopback = arphrd == u32::from(libc::ARPHRD_LOOPBACK);
+    let sock = PacketSocket::open(framing, loopback, rcvbuf).map_err(|error| {
         if is_permission(&error) {
             OpenError::Permission {
                 interface: name.to_string(),
@@ -165,23 +186,26 @@ pub fn prepare(name: &str, rcvbuf: usize) -> Result<Prepared, OpenError> {
 /// Packets received and dropped by the kernel since the last call (reading resets the
 /// kernel's counters).
 pub fn take_statistics(fd: RawFd) -> io::Result<(u64, u64)> {
-    let mut st = TpacketStats::default();
-    let mut len = mem::size_of::<TpacketStats>() as libc::socklen_t;
+    let mut st = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
     // SAFETY: `st` and `len` are locals valid for the call; the kernel writes at most
     // `len` bytes into `st`.
     let rc = unsafe {
         libc::getsockopt(
             fd,
-            SOL_PACKET,
-            PACKET_STATISTICS,
-            (&mut st as *mut TpacketStats).cast(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut st as *mut libc::tpacket_stats).cast(),
             &mut len,
         )
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((st.tp_packets as u64, st.tp_drops as u64))
+    Ok((u64::from(st.tp_packets), u64::from(st.tp_drops)))
 }
 
 /// setsockopt(2) with any plain value.
@@ -227,18 +251,18 @@ fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Resul
     Ok(v)
 }
 
-// Classic BPF opcodes (<linux/filter.h>).
-const LD_W_ABS: u16 = 0x20;
-const LD_H_ABS: u16 = 0x28;
-const LD_B_ABS: u16 = 0x30;
-const ALU_AND_K: u16 = 0x54;
-const JEQ_K: u16 = 0x15;
-const RET_K: u16 = 0x06;
+// Classic BPF instructions (<linux/filter.h>).
+const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+const LD_B_ABS: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16;
+const ALU_AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
 /// Accept everything up to this many bytes (the whole frame).
 const SNAP: u32 = 262_144;
-/// The ancillary "packet type" load (SKF_AD_OFF + SKF_AD_PKTTYPE).
-const AD_PKTTYPE: u32 = (-0x1000i32 + 4) as u32;
+/// The ancillary "packet type" load.
+const AD_PKTTYPE: u32 = (libc::SKF_AD_OFF + libc::SKF_AD_PKTTYPE) as u32;
 
 /// A classic BPF program with symbolic jump targets, resolved by `finish`.
 struct Asm {
@@ -303,7 +327,7 @@ pub fn tcp_filter(framing: Framing, drop_outgoing: bool) -> Vec<libc::sock_filte
     let mut a = Asm::new();
     if drop_outgoing {
         a.op(LD_W_ABS, AD_PKTTYPE);
-        a.jeq(PACKET_OUTGOING, "drop");
+        a.jeq(u32::from(libc::PACKET_OUTGOING), "drop");
     }
     match framing {
         Framing::Ethernet => {
@@ -463,9 +487,13 @@ mod tests {
         );
         let prog = tcp_filter(Framing::Ethernet, true);
         assert_eq!(run(&prog, &f, 0), SNAP); // PACKET_HOST
-        assert_eq!(run(&prog, &f, PACKET_OUTGOING), 0);
+        assert_eq!(run(&prog, &f, libc::PACKET_OUTGOING.into()), 0);
         assert_eq!(
-            run(&tcp_filter(Framing::Ethernet, false), &f, PACKET_OUTGOING),
+            run(
+                &tcp_filter(Framing::Ethernet, false),
+                &f,
+                libc::PACKET_OUTGOING.into()
+            ),
             SNAP
         );
     }

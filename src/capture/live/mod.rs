@@ -31,7 +31,7 @@ pub struct RawFrame<'a> {
     pub link: LinkType,
     pub data: &'a [u8],
     /// The kernel's receive time, when the backend has it.
-    pub ts: Option<crate::ftp::Timestamp>,
+    pub ts: Option<super::FrameTime>,
 }
 
 /// One capture handle on one interface.

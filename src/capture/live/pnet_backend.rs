@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 
 use pnet::datalink::{self, Channel, DataLinkReceiver, FanoutOption, FanoutType};
 
-use super::afpacket::{Prepared, is_permission, prepare, take_statistics};
+use super::afpacket::{Prepared, fanout_group, prepare, promiscuous_error, take_statistics};
 use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL, RawFrame};
 use crate::capture::LinkType;
 
@@ -44,9 +44,7 @@ impl Opener for PnetOpener {
         }
         let fd = sock.raw_fd();
         let fanout = (self.threads > 1).then(|| FanoutOption {
-            // Fanout groups are per network namespace: mix in our pid and the
-            // interface so that two ftpwatch processes never share a group.
-            group_id: ((std::process::id() as u16) ^ (iface.index as u16)).wrapping_mul(31),
+            group_id: fanout_group(iface.index),
             fanout_type: FanoutType::HASH,
             defrag: true,
             rollover: false,
@@ -69,19 +67,9 @@ impl Opener for PnetOpener {
                     error: io::Error::other("pnet returned a non-Ethernet channel"),
                 });
             }
-            Err(error) if is_permission(&error) => {
-                return Err(OpenError::Permission {
-                    interface: name.to_string(),
-                    capability: "CAP_NET_ADMIN",
-                    what: "for promiscuous mode; or run with --no-promisc",
-                });
-            }
-            Err(error) => {
-                return Err(OpenError::Io {
-                    interface: name.to_string(),
-                    error,
-                });
-            }
+            // Binding and fanout need no more than the socket did: a permission error
+            // is promiscuous mode's.
+            Err(error) => return Err(promiscuous_error(name, error)),
         };
         Ok(Box::new(PnetCapture { rx, fd, link }))
     }

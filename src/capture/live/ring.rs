@@ -16,55 +16,25 @@ use std::ptr;
 use std::sync::atomic::{Ordering, fence};
 
 use super::afpacket::{
-    PacketSocket, Prepared, is_permission, prepare, setsockopt, take_statistics,
+    PacketSocket, Prepared, fanout_group, prepare, promiscuous_error, setsockopt, take_statistics,
 };
 use super::{KernelStats, LiveCapture, OpenError, Opener, POLL_INTERVAL, RawFrame};
-use crate::capture::LinkType;
-use crate::ftp::Timestamp;
+use crate::capture::{FrameTime, LinkType};
 
-// <linux/if_packet.h>
-const SOL_PACKET: libc::c_int = 263;
-const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
-const PACKET_RX_RING: libc::c_int = 5;
-const PACKET_VERSION: libc::c_int = 10;
-const PACKET_FANOUT: libc::c_int = 18;
-const TPACKET_V3: libc::c_int = 2;
-const PACKET_MR_PROMISC: u16 = 1;
-const PACKET_FANOUT_HASH: u32 = 0;
-const PACKET_FANOUT_FLAG_DEFRAG: u32 = 0x8000;
-const TP_STATUS_KERNEL: u32 = 0;
-const TP_STATUS_USER: u32 = 1;
+use libc::{TP_STATUS_KERNEL, TP_STATUS_USER, tpacket_block_desc, tpacket_hdr_v1, tpacket3_hdr};
 
-#[repr(C)]
-struct TpacketReq3 {
-    tp_block_size: u32,
-    tp_block_nr: u32,
-    tp_frame_size: u32,
-    tp_frame_nr: u32,
-    tp_retire_blk_tov: u32,
-    tp_sizeof_priv: u32,
-    tp_feature_req_word: u32,
-}
-
-#[repr(C)]
-struct PacketMreq {
-    mr_ifindex: libc::c_int,
-    mr_type: u16,
-    mr_alen: u16,
-    mr_address: [u8; 8],
-}
-
-// Offsets inside a block descriptor (struct tpacket_block_desc, hdr.bh1).
-const BLOCK_STATUS: usize = 8;
-const BLOCK_NUM_PKTS: usize = 12;
-const BLOCK_FIRST_PKT: usize = 16;
-// Offsets inside a packet header (struct tpacket3_hdr).
-const PKT_NEXT: usize = 0;
-const PKT_SEC: usize = 4;
-const PKT_NSEC: usize = 8;
-const PKT_SNAPLEN: usize = 12;
-const PKT_MAC: usize = 24;
-const PKT_HDR_LEN: usize = 48;
+// Offsets inside a block descriptor (its header is the union's `bh1`, at its start).
+const BLOCK_HDR: usize = mem::offset_of!(tpacket_block_desc, hdr);
+const BLOCK_STATUS: usize = BLOCK_HDR + mem::offset_of!(tpacket_hdr_v1, block_status);
+const BLOCK_NUM_PKTS: usize = BLOCK_HDR + mem::offset_of!(tpacket_hdr_v1, num_pkts);
+const BLOCK_FIRST_PKT: usize = BLOCK_HDR + mem::offset_of!(tpacket_hdr_v1, offset_to_first_pkt);
+// Offsets inside a packet header.
+const PKT_NEXT: usize = mem::offset_of!(tpacket3_hdr, tp_next_offset);
+const PKT_SEC: usize = mem::offset_of!(tpacket3_hdr, tp_sec);
+const PKT_NSEC: usize = mem::offset_of!(tpacket3_hdr, tp_nsec);
+const PKT_SNAPLEN: usize = mem::offset_of!(tpacket3_hdr, tp_snaplen);
+const PKT_MAC: usize = mem::offset_of!(tpacket3_hdr, tp_mac);
+const PKT_HDR_LEN: usize = mem::size_of::<tpacket3_hdr>();
 
 /// A block is handed to ftpwatch after this long even when not full (latency bound).
 const RETIRE_MS: u32 = 20;
@@ -91,7 +61,7 @@ impl Default for RingOpener {
 }
 
 fn set<T>(fd: RawFd, name: libc::c_int, value: &T) -> io::Result<()> {
-    setsockopt(fd, SOL_PACKET, name, value)
+    setsockopt(fd, libc::SOL_PACKET, name, value)
 }
 
 impl Opener for RingOpener {
@@ -102,8 +72,9 @@ impl Opener for RingOpener {
             error,
         };
         let fd = sock.raw_fd();
-        set(fd, PACKET_VERSION, &TPACKET_V3).map_err(io_err)?;
-        let req = TpacketReq3 {
+        let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+        set(fd, libc::PACKET_VERSION, &version).map_err(io_err)?;
+        let req = libc::tpacket_req3 {
             tp_block_size: self.block_size as u32,
             tp_block_nr: self.blocks as u32,
             tp_frame_size: 2048,
@@ -112,7 +83,7 @@ impl Opener for RingOpener {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        set(fd, PACKET_RX_RING, &req).map_err(io_err)?;
+        set(fd, libc::PACKET_RX_RING, &req).map_err(io_err)?;
         let map_len = self.block_size * self.blocks;
         // SAFETY: maps the ring the kernel just allocated for `fd`; the result is
         // checked, and the mapping is owned (and unmapped) by the returned `Ring`.
@@ -156,29 +127,19 @@ impl Opener for RingOpener {
             return Err(io_err(io::Error::last_os_error()));
         }
         if self.promiscuous {
-            let mreq = PacketMreq {
+            let mreq = libc::packet_mreq {
                 mr_ifindex: iface.index as i32,
-                mr_type: PACKET_MR_PROMISC,
+                mr_type: libc::PACKET_MR_PROMISC as u16,
                 mr_alen: 0,
                 mr_address: [0; 8],
             };
-            set(fd, PACKET_ADD_MEMBERSHIP, &mreq).map_err(|error| {
-                if is_permission(&error) {
-                    OpenError::Permission {
-                        interface: name.to_string(),
-                        capability: "CAP_NET_ADMIN",
-                        what: "for promiscuous mode; or run with --no-promisc",
-                    }
-                } else {
-                    io_err(error)
-                }
-            })?;
+            set(fd, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+                .map_err(|error| promiscuous_error(name, error))?;
         }
         if self.threads > 1 {
-            let group =
-                ((std::process::id() as u16) ^ (iface.index as u16)).wrapping_mul(31) as u32;
-            let arg: u32 = group | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
-            set(fd, PACKET_FANOUT, &arg).map_err(io_err)?;
+            let mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
+            let arg: u32 = u32::from(fanout_group(iface.index)) | (mode << 16);
+            set(fd, libc::PACKET_FANOUT, &arg).map_err(io_err)?;
         }
         let _ = member;
         Ok(Box::new(ring))
@@ -315,7 +276,7 @@ impl LiveCapture for Ring {
                 return Ok(Some(RawFrame {
                     link: self.link,
                     data,
-                    ts: Some(Timestamp::from_secs_nanos(sec, nsec)),
+                    ts: Some(FrameTime::from_secs_nanos(sec, nsec)),
                 }));
             }
             if !self.wait_for_block()? {
