@@ -4,10 +4,10 @@
 //! own invariants (bounds, redaction), so that a violation is a crash the fuzzer finds.
 
 use crate::capture::{FileSource, FrameSource, Next};
+use crate::ftp::Event;
 use crate::ftp::command;
 use crate::ftp::endpoint;
 use crate::ftp::line::LineFramer;
-use crate::ftp::output::Event;
 use crate::ftp::reply::{ReplyAssembler, ReplyStep};
 use crate::pipeline::{Pipeline, Settings};
 use crate::sink::{EventLog, EventSink, Metrics, Report, eventlog::LogOptions};

@@ -1,115 +1,16 @@
 //! The engine: routes stream events to sessions and data connections, keeps time from
 //! the events themselves, and queues what comes out. Same input, same output.
 
-use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
-use std::time::Duration;
 
+use super::config::Config;
 use super::counters::{Bound, Counters};
+use super::data::DataConn;
 use super::input::{CloseReason, ConnId, ConnKind, ExpectId, Input, Side, StreamEvent};
-use super::output::{CloseHow, EndReason, Expectation, Output, Release, Role};
-use super::session::{Ctx, Session};
+use super::output::{CloseHow, EndReason, Output, Release, Role};
+use super::session::Session;
+use super::shared::{Ctx, Map, Shared};
 use super::time::Timestamp;
-use super::transfer::{Channel, DataConn};
-
-type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Longest control line kept; longer lines are cut (and counted).
-    pub max_line: usize,
-    /// Commands waiting for a reply, per session.
-    pub max_pending: usize,
-    /// Longest user name, file name or reply text kept in a record.
-    pub max_text: usize,
-    /// Sessions tracked at once.
-    pub max_sessions: usize,
-    /// Announced data endpoints waiting for a connection, over all sessions.
-    pub max_expectations: usize,
-    /// After a 426 with the data connection still open and moving, how long to wait
-    /// for its teardown before calling the cause `unknown`.
-    pub abort_settle: Duration,
-    /// A data connection that moved no bytes for this long is `stalled`.
-    pub stall_after: Duration,
-    /// Bytes of unfinished lines held by all sessions together; past it, lines are
-    /// cut at 512 bytes (counted as `line_length`).
-    pub max_partial_total: usize,
-    /// Keep user names out of every output: records carry none, and the session's
-    /// user name is replaced by `****` in every text kept (file names, reply texts,
-    /// anomaly details, trace lines). Names shorter than 3 characters are not scrubbed
-    /// from texts (they would match everywhere).
-    pub redact_user: bool,
-    /// Emit `Output::Trace` lines: every command (PASS as `PASS ****`) and reply.
-    pub trace: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_line: 8192,
-            max_pending: 64,
-            max_text: 256,
-            max_sessions: 100_000,
-            max_expectations: 100_000,
-            abort_settle: Duration::from_secs(2),
-            stall_after: Duration::from_secs(5),
-            max_partial_total: 32 << 20,
-            redact_user: false,
-            trace: false,
-        }
-    }
-}
-
-/// State the sessions share: data connections, live announcements and the output queue.
-#[derive(Debug, Default)]
-pub struct Shared {
-    pub data: Map<ConnId, DataConn>,
-    /// Live announcements → the control connection that made them.
-    expects: Map<ExpectId, ConnId>,
-    next_expect: u64,
-    max_expectations: usize,
-    pub settling_sessions: Vec<ConnId>,
-    pub out: VecDeque<Output>,
-    /// Bytes of unfinished lines held by all sessions.
-    pub partial_total: usize,
-}
-
-impl Shared {
-    pub fn new_expectation(&mut self, counters: &mut dyn Counters) -> Option<ExpectId> {
-        if self.expects.len() >= self.max_expectations {
-            counters.bound_hit(Bound::Expectations);
-            return None;
-        }
-        self.next_expect += 1;
-        Some(ExpectId(self.next_expect))
-    }
-
-    pub fn expect(&mut self, e: Expectation) {
-        self.expects.insert(e.id, e.control);
-        self.out.push_back(Output::Expect(e));
-    }
-
-    /// Nothing refers to this channel any more.
-    pub fn release_channel(&mut self, ch: &Channel) {
-        if self.expects.remove(&ch.expect).is_some() {
-            self.out.push_back(Output::Unexpect(ch.expect));
-        }
-        if let Some(id) = ch.conn
-            && let Entry::Occupied(mut e) = self.data.entry(id)
-        {
-            let d = e.get_mut();
-            if d.ended {
-                e.remove();
-            } else if !d.released {
-                d.released = true;
-                self.out.push_back(Output::Release(Release {
-                    conn: id,
-                    ends: (d.client, d.server),
-                }));
-            }
-        }
-    }
-}
 
 pub struct Engine {
     cfg: Config,
@@ -122,10 +23,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(cfg: Config) -> Self {
-        let shared = Shared {
-            max_expectations: cfg.max_expectations,
-            ..Shared::default()
-        };
+        let shared = Shared::new(cfg.max_expectations);
         Engine {
             cfg,
             now: Timestamp::ZERO,
@@ -251,7 +149,7 @@ impl Engine {
         syn_seen: bool,
         counters: &mut dyn Counters,
     ) {
-        let session = self.shared.expects.remove(&expect).and_then(|control| {
+        let session = self.shared.take_expectation(expect).and_then(|control| {
             let s = self.sessions.get_mut(&control)?;
             s.bind_data(expect, conn).then_some((control, s))
         });

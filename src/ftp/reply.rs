@@ -149,7 +149,8 @@ impl ReplyAssembler {
         ReplyAssembler { open: None }
     }
 
-    pub fn in_multiline(&self) -> bool {
+    #[cfg(test)]
+    fn in_multiline(&self) -> bool {
         self.open.is_some()
     }
 

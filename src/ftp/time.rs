@@ -48,6 +48,11 @@ impl Timestamp {
         (self.0 as i128 - other.0 as i128) as f64 / 1e9
     }
 
+    /// `seconds_after`, rounded to microseconds: the event log's precision.
+    pub fn micros_after(self, other: Timestamp) -> f64 {
+        (self.seconds_after(other) * 1e6).round() / 1e6
+    }
+
     pub fn saturating_add(self, d: Duration) -> Timestamp {
         let add = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Timestamp(self.0.saturating_add(add))

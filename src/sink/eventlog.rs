@@ -58,7 +58,7 @@ pub fn transfer_json(t: &TransferRecord) -> Value {
                 "how": c.how.as_str(),
                 "at": c.at.epoch_seconds(),
             })),
-            "duration_seconds": round6(d.last_packet.seconds_after(d.first_packet)),
+            "duration_seconds": d.last_packet.micros_after(d.first_packet),
         })
     });
     put("data", json!(data));
@@ -109,10 +109,6 @@ pub fn event_json(e: &Event, opts: LogOptions) -> Value {
         Event::Session(s) => session_json(s, opts),
         Event::Anomaly(a) => anomaly_json(a),
     }
-}
-
-fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
 }
 
 /// Writes each event as one line, flushing after every line so that a reader (or a
