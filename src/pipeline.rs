@@ -65,7 +65,10 @@ impl From<Timestamp> for FrameTime {
 pub struct Pipeline {
     flows: FlowTable,
     engine: Engine,
+    /// Two handles onto one registry: the table counts through `metrics` while the
+    /// engine, called from inside the table, counts through `engine_metrics`.
     metrics: Metrics,
+    engine_metrics: Metrics,
     /// Where trace lines go (with `Settings::engine.trace`).
     debug: Option<Box<dyn std::io::Write + Send>>,
 }
@@ -75,6 +78,7 @@ impl Pipeline {
         Pipeline {
             flows: FlowTable::new(settings.flow),
             engine: Engine::new(settings.engine),
+            engine_metrics: metrics.clone(),
             metrics,
             debug: None,
         }
@@ -105,7 +109,7 @@ impl Pipeline {
         let seg = match decode(frame) {
             Ok(s) => s,
             Err(why) => {
-                self.metrics.packet_skipped(why);
+                self.metrics.packet_skipped(why.as_str());
                 return;
             }
         };
@@ -116,14 +120,17 @@ impl Pipeline {
             flows,
             engine,
             metrics,
+            engine_metrics,
             ..
         } = self;
-        flows.segment(ts, &seg, metrics, &mut |c, input| engine.handle(input, c));
+        flows.segment(ts, &seg, metrics, &mut |input| {
+            engine.handle(input, engine_metrics)
+        });
         self.drain(sink);
     }
 
     pub fn skipped_record(&mut self, why: SkippedRecord) {
-        self.metrics.record_skipped(why);
+        self.metrics.record_skipped(why.as_str());
     }
 
     /// Time passes without packets (live mode).
@@ -133,10 +140,13 @@ impl Pipeline {
             flows,
             engine,
             metrics,
+            engine_metrics,
             ..
         } = self;
-        flows.advance(now, metrics, &mut |c, input| engine.handle(input, c));
-        engine.tick(now, metrics);
+        flows.advance(now, metrics, &mut |input| {
+            engine.handle(input, engine_metrics)
+        });
+        engine.tick(now, engine_metrics);
         self.drain(sink);
     }
 
@@ -146,10 +156,11 @@ impl Pipeline {
             flows,
             engine,
             metrics,
+            engine_metrics,
             ..
         } = self;
-        flows.finish(metrics, &mut |c, input| engine.handle(input, c));
-        engine.finish(metrics);
+        flows.finish(metrics, &mut |input| engine.handle(input, engine_metrics));
+        engine.finish(engine_metrics);
         self.drain(sink);
     }
 
@@ -170,5 +181,21 @@ impl Pipeline {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::capture::SkippedRecord;
+    use crate::decode::Skip;
+    use crate::sink::metrics::{PACKET_SKIP_REASONS, RECORD_SKIP_REASONS};
+
+    #[test]
+    fn the_metrics_name_every_skip_reason_of_the_decoder_and_the_reader() {
+        assert_eq!(Skip::ALL.map(Skip::as_str), PACKET_SKIP_REASONS);
+        assert_eq!(
+            SkippedRecord::ALL.map(SkippedRecord::as_str),
+            RECORD_SKIP_REASONS
+        );
     }
 }

@@ -5,9 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::ftp::{ExpectId, Expectation, Timestamp};
-
-type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use crate::ftp::{ExpectId, Expectation, Map, Timestamp};
 
 #[derive(Default)]
 pub struct Expectations {

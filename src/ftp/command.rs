@@ -42,6 +42,17 @@ verbs!(
 
 impl Verb {
     /// The commands that move a file or a listing over a data connection.
+    pub const TRANSFERS: [Verb; 7] = [
+        Verb::RETR,
+        Verb::STOR,
+        Verb::STOU,
+        Verb::APPE,
+        Verb::LIST,
+        Verb::NLST,
+        Verb::MLSD,
+    ];
+
+    /// One of `TRANSFERS`.
     pub fn is_transfer(self) -> bool {
         matches!(
             self,
@@ -302,6 +313,13 @@ mod tests {
         assert!(Verb::RETR.may_answer(150));
         assert!(!Verb::STAT.may_answer(226));
         assert!(Verb::Other.may_answer(299));
+    }
+
+    #[test]
+    fn the_transfer_verbs_are_the_ones_listed() {
+        for v in Verb::ALL {
+            assert_eq!(v.is_transfer(), Verb::TRANSFERS.contains(v), "{v}");
+        }
     }
 
     #[test]

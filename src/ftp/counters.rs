@@ -1,9 +1,11 @@
-//! The engine's (and the connection table's) window onto metrics. Every label value is
-//! an enum here, so no caller can create an unbounded label.
+//! The engine's window onto metrics. Every label value is an enum here, so no caller
+//! can create an unbounded label.
 
 use super::command::Verb;
 use super::reply::ReplyCode;
 
+/// An enum of metric label values, with `ALL` (for pre-registering every series) and
+/// `as_str` (the label). The connection table declares its own with it.
 macro_rules! label_enum {
     ($(#[$m:meta])* $name:ident { $($v:ident => $s:literal),* $(,)? }) => {
         $(#[$m])*
@@ -41,22 +43,9 @@ label_enum!(
     Bound {
         LineLength => "line_length",
         PendingCommands => "pending_commands",
-        ReassemblyBuffer => "reassembly_buffer",
-        Flows => "flows",
         Expectations => "expectations",
         Sessions => "sessions",
         StoredText => "stored_text",
-    }
-);
-
-label_enum!(
-    /// Why a connection was dropped from the table before it ended.
-    Eviction {
-        TimedOut => "idle_timeout",
-        TableFull => "table_full",
-        // A data connection of a transfer still waiting for its final reply, idle past
-        // the data timeout, dropped because the table was full.
-        PendingTransfer => "pending_transfer",
     }
 );
 
@@ -77,12 +66,6 @@ pub trait Counters {
     fn data_bytes(&mut self, to_client: bool, bytes: u64);
     /// Lines skipped because the session is encrypted (after AUTH TLS).
     fn encrypted_bytes(&mut self, bytes: u64);
-    /// A hole in a reassembled stream (bytes the capture missed).
-    fn gap(&mut self, bytes: u64);
-    fn flows_active(&mut self, delta: i64);
-    fn flow_evicted(&mut self, why: Eviction);
-    /// A copy of a segment already seen (loopback, or two capture interfaces).
-    fn duplicate(&mut self);
 }
 
 /// Counts nothing: for tests and for callers that only want events.
@@ -99,8 +82,6 @@ impl Counters for NoCounters {
     fn data_connections_active(&mut self, _: i64) {}
     fn data_bytes(&mut self, _: bool, _: u64) {}
     fn encrypted_bytes(&mut self, _: u64) {}
-    fn gap(&mut self, _: u64) {}
-    fn flows_active(&mut self, _: i64) {}
-    fn flow_evicted(&mut self, _: Eviction) {}
-    fn duplicate(&mut self) {}
 }
+
+pub(crate) use label_enum;

@@ -31,7 +31,8 @@ mod transfer;
 
 pub use command::Verb;
 pub use config::Config;
-pub use counters::{Anomaly, Bound, Counters, Eviction, NoCounters};
+pub(crate) use counters::label_enum;
+pub use counters::{Anomaly, Bound, Counters, NoCounters};
 pub use engine::Engine;
 pub use input::{CloseReason, ConnId, ConnKind, ExpectId, Input, Side, StreamEvent};
 pub use output::{
@@ -39,4 +40,5 @@ pub use output::{
     Mode, Outcome, Output, Release, Role, SessionRecord, TransferRecord,
 };
 pub use reply::ReplyCode;
+pub(crate) use shared::Map;
 pub use time::Timestamp;

@@ -228,6 +228,15 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    pub const ALL: [EndReason; 6] = [
+        EndReason::Quit,
+        EndReason::Fin,
+        EndReason::Rst,
+        EndReason::Timeout,
+        EndReason::Evicted,
+        EndReason::CaptureEnd,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::Quit => "quit",

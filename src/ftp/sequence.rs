@@ -122,19 +122,9 @@ mod tests {
         fit(verb, stage, ReplyCode::new(code).expect("valid code"))
     }
 
-    const TRANSFERS: [Verb; 7] = [
-        Verb::RETR,
-        Verb::STOR,
-        Verb::STOU,
-        Verb::APPE,
-        Verb::LIST,
-        Verb::NLST,
-        Verb::MLSD,
-    ];
-
     #[test]
     fn a_transfer_starts_with_125_or_150_and_ends_with_its_completion_set() {
-        for v in TRANSFERS {
+        for v in Verb::TRANSFERS {
             for c in [110, 125, 150] {
                 assert_eq!(f(v, Stage::Sent, c), Fit::Preliminary, "{v} {c}");
                 assert_eq!(f(v, Stage::Started, c), Fit::Preliminary, "{v} {c}");
@@ -147,7 +137,7 @@ mod tests {
 
     #[test]
     fn after_a_1yz_no_command_error_or_other_completion_ends_a_transfer() {
-        for v in TRANSFERS {
+        for v in Verb::TRANSFERS {
             // 500-504 and 530 answer commands before any 1yz (a mangled ABOR's 500).
             for c in [500, 501, 502, 503, 504, 530] {
                 assert_eq!(f(v, Stage::Started, c), Fit::No, "{v} {c}");
