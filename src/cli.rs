@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::pipeline::Settings;
+use crate::live::{LiveConfig, Source};
+use crate::read::{EXIT_BAD_INPUT, Output, ReadConfig};
+use ftpwatch::pipeline::Settings;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -178,11 +180,69 @@ pub struct LiveArgs {
     pub analysis: AnalysisArgs,
 }
 
+impl ReadArgs {
+    fn config(self) -> Result<ReadConfig, String> {
+        let output = if self.json {
+            Output::Json
+        } else if self.metrics {
+            Output::Metrics
+        } else {
+            Output::Report
+        };
+        Ok(ReadConfig {
+            settings: self.analysis.settings()?,
+            files: self.files,
+            output,
+        })
+    }
+}
+
+impl LiveArgs {
+    fn config(self) -> Result<LiveConfig, String> {
+        let settings = self.analysis.settings()?;
+        if self.threads == 0 || self.threads > 64 {
+            return Err("--threads must be 1 to 64".into());
+        }
+        // A replayed capture is one interface with one reader.
+        let (source, interfaces, threads) = match self.replay {
+            Some(path) => (Source::Replay(path), vec!["replay".to_string()], 1),
+            None => {
+                let source = match self.backend {
+                    Backend::Ring => Source::Ring,
+                    Backend::Pnet => Source::Pnet,
+                };
+                (source, self.interfaces, self.threads)
+            }
+        };
+        Ok(LiveConfig {
+            interfaces,
+            source,
+            promiscuous: !self.no_promisc,
+            threads,
+            listen: self.listen,
+            events: self.events,
+            settings,
+        })
+    }
+}
+
+/// A command line that does not make sense: one line, and the usage-error status.
+fn invalid(e: String) -> ExitCode {
+    eprintln!("ftpwatch: {e}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Read(args) => crate::read::run(&args),
-        Command::Live(args) => crate::live::run(&args),
+        Command::Read(args) => match args.config() {
+            Ok(cfg) => crate::read::run(cfg),
+            Err(e) => invalid(e),
+        },
+        Command::Live(args) => match args.config() {
+            Ok(cfg) => crate::live::run(cfg),
+            Err(e) => invalid(e),
+        },
         Command::Explain { code } => match crate::explain::explain(&code) {
             Ok(text) => {
                 print!("{text}");

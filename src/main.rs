@@ -1,3 +1,11 @@
+//! The `ftpwatch` command: `read` (capture files), `live` (interfaces, metrics over
+//! HTTP) and `explain`, on top of the library's pipeline.
+
+mod cli;
+mod explain;
+mod live;
+mod read;
+
 fn main() -> std::process::ExitCode {
-    ftpwatch::cli::main()
+    cli::main()
 }

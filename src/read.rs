@@ -4,11 +4,30 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::capture::{FileSource, FrameSource, Next};
-use crate::cli::ReadArgs;
-use crate::pipeline::Pipeline;
-use crate::sink::eventlog::LogOptions;
-use crate::sink::{Discard, EventLog, EventSink, Metrics, Report};
+use ftpwatch::capture::{FileSource, FrameSource, Next};
+use ftpwatch::pipeline::{Pipeline, Settings};
+use ftpwatch::sink::eventlog::LogOptions;
+use ftpwatch::sink::{Discard, EventLog, EventSink, Metrics, Report};
+
+/// What `ftpwatch read` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The readable summary.
+    Report,
+    /// One JSON object per line.
+    Json,
+    /// The Prometheus text exposition.
+    Metrics,
+}
+
+/// Everything `ftpwatch read` was asked to do, checked.
+#[derive(Debug)]
+pub struct ReadConfig {
+    /// Capture files, read in this order; `-` for standard input.
+    pub files: Vec<String>,
+    pub output: Output,
+    pub settings: Settings,
+}
 
 /// Exit status when the input is damaged (what came before the damage is reported).
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -43,39 +62,31 @@ pub fn analyse(files: &[String], pipeline: &mut Pipeline, sink: &mut dyn EventSi
     whole
 }
 
-pub fn run(args: &ReadArgs) -> ExitCode {
-    let settings = match args.analysis.settings() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ftpwatch: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
-    let mut pipeline = Pipeline::new(settings, Metrics::new());
-    if args.analysis.debug {
+pub fn run(cfg: ReadConfig) -> ExitCode {
+    let opts = LogOptions::of(&cfg.settings.engine);
+    let trace = cfg.settings.engine.trace;
+    let mut pipeline = Pipeline::new(cfg.settings, Metrics::new());
+    if trace {
         pipeline = pipeline.with_debug(Box::new(io::stderr()));
     }
-    let opts = LogOptions {
-        redact_user: args.analysis.redact_user,
-    };
     let stdout = io::stdout();
-    let (whole, write) = if args.json {
-        let mut log = EventLog::new(stdout.lock(), opts);
-        let whole = analyse(&args.files, &mut pipeline, &mut log);
-        (whole, log.take_error().map_or(Ok(()), Err))
-    } else if args.metrics {
-        let whole = analyse(&args.files, &mut pipeline, &mut Discard);
-        (
-            whole,
-            stdout
-                .lock()
-                .write_all(pipeline.metrics().render().as_bytes()),
-        )
-    } else {
-        let mut report = Report::default();
-        let whole = analyse(&args.files, &mut pipeline, &mut report);
-        let text = report.render(pipeline.metrics());
-        (whole, stdout.lock().write_all(text.as_bytes()))
+    let (whole, write) = match cfg.output {
+        Output::Json => {
+            let mut log = EventLog::new(stdout.lock(), opts);
+            let whole = analyse(&cfg.files, &mut pipeline, &mut log);
+            (whole, log.take_error().map_or(Ok(()), Err))
+        }
+        Output::Metrics => {
+            let whole = analyse(&cfg.files, &mut pipeline, &mut Discard);
+            let text = pipeline.metrics().render();
+            (whole, stdout.lock().write_all(text.as_bytes()))
+        }
+        Output::Report => {
+            let mut report = Report::default();
+            let whole = analyse(&cfg.files, &mut pipeline, &mut report);
+            let text = report.render(pipeline.metrics());
+            (whole, stdout.lock().write_all(text.as_bytes()))
+        }
     };
     if let Err(e) = write
         && e.kind() != io::ErrorKind::BrokenPipe

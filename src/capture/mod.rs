@@ -1,13 +1,14 @@
 //! Sources of frames: capture files (pcap, pcapng) and, in live mode, the kernel.
 //! Only this layer knows about files, sockets or the operating system's clock.
 
-pub mod bytes;
-pub mod error;
-pub mod file;
+mod bytes;
+mod error;
+mod file;
 pub mod live;
-pub mod pcap;
-pub mod pcapng;
+mod pcap;
+mod pcapng;
 mod time;
+/// pcap and pcapng writers, for captures built by tests, benchmarks and the lab.
 pub mod writer;
 
 pub use error::{CaptureError, ErrorKind};

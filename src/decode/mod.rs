@@ -7,7 +7,7 @@
 mod link;
 mod segment;
 
-pub use link::link_payload;
+use link::link_payload;
 pub use segment::{Segment, TcpFlags};
 
 use std::net::{IpAddr, SocketAddr};

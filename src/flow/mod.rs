@@ -18,9 +18,10 @@ mod seqcount;
 mod timers;
 
 pub use counters::{Counters, Eviction, TableBound};
-pub use key::FlowKey;
-pub use reassembly::{Chunk, Reassembler};
-pub use seqcount::SeqCounter;
+
+use key::FlowKey;
+use reassembly::{Chunk, Reassembler};
+use seqcount::SeqCounter;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;

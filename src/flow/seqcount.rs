@@ -19,7 +19,9 @@ impl SeqCounter {
         }
     }
 
-    pub fn bytes(&self) -> u64 {
+    /// Bytes counted so far (the engine sums what `push` returns; tests read this).
+    #[cfg(test)]
+    fn bytes(&self) -> u64 {
         self.high
     }
 

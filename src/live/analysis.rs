@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use super::capture::Batch;
 use super::logfile::LogTarget;
-use crate::capture::{Frame, FrameTime};
-use crate::pipeline::Pipeline;
-use crate::sink::EventLog;
+use ftpwatch::capture::{Frame, FrameTime};
+use ftpwatch::pipeline::Pipeline;
+use ftpwatch::sink::EventLog;
 
 const TICK: Duration = Duration::from_secs(1);
 

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel};
 use std::time::{Duration, Instant};
 
-use crate::capture::live::{LiveCapture, Opener};
-use crate::capture::{Frame, FrameTime, LinkType};
-use crate::decode::decode;
-use crate::sink::Metrics;
+use ftpwatch::capture::live::{LiveCapture, Opener};
+use ftpwatch::capture::{Frame, FrameTime, LinkType};
+use ftpwatch::decode::decode;
+use ftpwatch::sink::Metrics;
 
 /// Frames handed over together; small enough to keep latency in milliseconds. Its
 /// buffers go back to the capture thread that filled them (`home`), so that steady
@@ -239,8 +239,8 @@ fn elidable(control_ports: &[u16], link: LinkType, ts: FrameTime, data: &[u8]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::TcpFlags;
-    use crate::synth::frame::{Link, tcp_frame};
+    use ftpwatch::decode::TcpFlags;
+    use ftpwatch::synth::frame::{Link, tcp_frame};
 
     fn frame(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
         let flags = TcpFlags::new(TcpFlags::ACK | TcpFlags::PSH);

@@ -41,10 +41,6 @@ impl LogTarget {
         }
         Ok(())
     }
-
-    pub fn is_none(&self) -> bool {
-        matches!(self, LogTarget::None)
-    }
 }
 
 impl Write for LogTarget {

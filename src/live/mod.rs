@@ -11,8 +11,7 @@
 
 mod analysis;
 mod capture;
-mod exporter;
-pub mod logfile;
+mod logfile;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
@@ -20,15 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::capture::FrameTime;
-use crate::capture::live::pnet_backend::PnetOpener;
-use crate::capture::live::replay::ReplayOpener;
-use crate::capture::live::ring::RingOpener;
-use crate::capture::live::{LiveCapture, Opener};
-use crate::cli::{Backend, LiveArgs};
-use crate::pipeline::{Pipeline, Settings};
-use crate::sink::eventlog::LogOptions;
-use crate::sink::{EventLog, Metrics};
+use ftpwatch::capture::FrameTime;
+use ftpwatch::capture::live::pnet_backend::PnetOpener;
+use ftpwatch::capture::live::replay::ReplayOpener;
+use ftpwatch::capture::live::ring::RingOpener;
+use ftpwatch::capture::live::{LiveCapture, Opener};
+use ftpwatch::pipeline::{Pipeline, Settings};
+use ftpwatch::sink::eventlog::LogOptions;
+use ftpwatch::sink::exporter;
+use ftpwatch::sink::{EventLog, Metrics};
 use logfile::LogTarget;
 
 /// Exit status for a problem with the environment (privileges, interface, port).
@@ -44,12 +43,30 @@ pub struct OsInput {
     pub events: LogTarget,
 }
 
+/// How frames are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// AF_PACKET through a TPACKET_V3 ring.
+    Ring,
+    /// AF_PACKET through pnet.
+    Pnet,
+    /// A capture file (or `-`) played in as if it were an interface.
+    Replay(String),
+}
+
+/// Everything `ftpwatch live` was asked to do, checked.
+#[derive(Debug)]
 pub struct LiveConfig {
     pub interfaces: Vec<String>,
-    pub debug: bool,
+    pub source: Source,
+    pub promiscuous: bool,
+    /// Capture threads per interface (1 to 64).
     pub threads: usize,
+    /// The HTTP server's address (/metrics, /, /healthz).
+    pub listen: SocketAddr,
+    /// The event log's path; `-` for standard output.
+    pub events: Option<String>,
     pub settings: Settings,
-    pub log: LogOptions,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -57,39 +74,30 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_ENVIRONMENT)
 }
 
-pub fn run(args: &LiveArgs) -> ExitCode {
-    let settings = match args.analysis.settings() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ftpwatch: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if args.threads == 0 || args.threads > 64 {
-        eprintln!("ftpwatch: --threads must be 1 to 64");
-        return ExitCode::from(2);
-    }
-    let listener = match TcpListener::bind(args.listen) {
+/// Open what the operating system provides (listener, event log, capture), then run.
+pub fn run(cfg: LiveConfig) -> ExitCode {
+    let listener = match TcpListener::bind(cfg.listen) {
         Ok(l) => l,
-        Err(e) => return fail(format_args!("cannot listen on {}: {e}", args.listen)),
+        Err(e) => return fail(format_args!("cannot listen on {}: {e}", cfg.listen)),
     };
-    let events = match LogTarget::open(args.events.as_deref()) {
+    let events = match LogTarget::open(cfg.events.as_deref()) {
         Ok(t) => t,
         Err(e) => {
-            let path = args.events.as_deref().unwrap_or_default();
+            let path = cfg.events.as_deref().unwrap_or_default();
             return fail(format_args!("cannot open the event log {path}: {e}"));
         }
     };
-    let opener: Arc<dyn Opener> = match (&args.replay, args.backend) {
-        (Some(path), _) => Arc::new(ReplayOpener { path: path.clone() }),
-        (None, Backend::Ring) => Arc::new(RingOpener {
-            promiscuous: !args.no_promisc,
-            threads: args.threads,
+    let (promiscuous, threads) = (cfg.promiscuous, cfg.threads);
+    let opener: Arc<dyn Opener> = match &cfg.source {
+        Source::Replay(path) => Arc::new(ReplayOpener { path: path.clone() }),
+        Source::Ring => Arc::new(RingOpener {
+            promiscuous,
+            threads,
             ..RingOpener::default()
         }),
-        (None, Backend::Pnet) => Arc::new(PnetOpener {
-            promiscuous: !args.no_promisc,
-            threads: args.threads,
+        Source::Pnet => Arc::new(PnetOpener {
+            promiscuous,
+            threads,
             ..PnetOpener::default()
         }),
     };
@@ -99,29 +107,11 @@ pub fn run(args: &LiveArgs) -> ExitCode {
         listener,
         events,
     };
-    let interfaces = if args.replay.is_some() {
-        vec!["replay".to_string()]
-    } else {
-        args.interfaces.clone()
-    };
-    let cfg = LiveConfig {
-        interfaces,
-        debug: args.analysis.debug,
-        threads: if args.replay.is_some() {
-            1
-        } else {
-            args.threads
-        },
-        settings,
-        log: LogOptions {
-            redact_user: args.analysis.redact_user,
-        },
-    };
     run_with(os, cfg)
 }
 
 /// The runner itself, on whatever `os` provides.
-pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
+fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
     let metrics = Metrics::new();
     // Open every capture before anything starts: a missing interface or privilege is
     // a startup error, with one clear line.
@@ -161,8 +151,6 @@ pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
             .expect("spawning a capture thread");
     }
     drop(tx);
-    let registry = metrics.registry().clone();
-    let http_rejected = metrics.http_rejected_counter();
     let ports = cfg
         .settings
         .flow
@@ -171,13 +159,16 @@ pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(",");
+    let log = EventLog::new(os.events, LogOptions::of(&cfg.settings.engine));
+    let trace = cfg.settings.engine.trace;
+    let pipeline = Pipeline::new(cfg.settings, metrics.clone());
     let analysis = analysis::Analysis {
-        pipeline: if cfg.debug {
-            Pipeline::new(cfg.settings, metrics).with_debug(Box::new(std::io::stderr()))
+        pipeline: if trace {
+            pipeline.with_debug(Box::new(std::io::stderr()))
         } else {
-            Pipeline::new(cfg.settings, metrics)
+            pipeline
         },
-        log: EventLog::new(os.events, cfg.log),
+        log,
         clock: os.clock,
         shutdown: shutdown.clone(),
         reopen: reopen.clone(),
@@ -194,10 +185,9 @@ pub fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
         ports,
     );
     let state = exporter::AppState {
-        registry,
+        metrics,
         heartbeat,
-        interfaces: Arc::new(cfg.interfaces.clone()),
-        rejected: http_rejected,
+        watching: Arc::new(cfg.interfaces.clone()),
     };
     let served = serve(os.listener, state, shutdown.clone(), reopen);
     shutdown.store(true, Ordering::Relaxed);

@@ -12,6 +12,15 @@ pub struct LogOptions {
     pub redact_user: bool,
 }
 
+impl LogOptions {
+    /// What the engine keeps out of its records, the log leaves out too: one setting.
+    pub fn of(engine: &crate::ftp::Config) -> Self {
+        LogOptions {
+            redact_user: engine.redact_user,
+        }
+    }
+}
+
 pub fn transfer_json(t: &TransferRecord) -> Value {
     let mut v = Map::new();
     let mut put = |k: &str, x: Value| {

@@ -1,6 +1,7 @@
 //! Where events go: the metrics registry, the JSON-lines event log, the text report.
 
 pub mod eventlog;
+pub mod exporter;
 pub mod metrics;
 pub mod report;
 

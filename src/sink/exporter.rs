@@ -1,5 +1,6 @@
-//! The HTTP side: `/metrics` (Prometheus text format), `/` (a landing page), and
-//! `/healthz`. It runs on a tokio runtime of its own; capture and analysis never do.
+//! The HTTP side of the metrics sink: `/metrics` (Prometheus text format), `/` (a
+//! landing page), and `/healthz`. It runs on a tokio runtime of its own; capture and
+//! analysis never do. Live capture and, later, the proxy serve through it.
 //!
 //! Exposed on a gateway, it must not be the weak point: at most `MAX_CONNECTIONS`
 //! connections at once (more are closed at once and counted), a client that does not
@@ -19,20 +20,21 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::sync::Semaphore;
 
 pub const MAX_CONNECTIONS: usize = 64;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
+use super::metrics::{self, Metrics};
+
 #[derive(Clone)]
 pub struct AppState {
-    pub registry: Registry,
+    pub metrics: Metrics,
     /// Unix seconds of the analysis loop's last turn.
     pub heartbeat: Arc<AtomicU64>,
-    pub interfaces: Arc<Vec<String>>,
-    pub rejected: prometheus::IntCounter,
+    /// What is watched, for the landing page (interfaces).
+    pub watching: Arc<Vec<String>>,
 }
 
 /// Accept and serve connections until `stop` is set.
@@ -42,7 +44,7 @@ pub async fn serve(
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let rejected = state.rejected.clone();
+    let rejected = state.metrics.http_rejected_counter();
     let app = router(state);
     while !stop.load(Ordering::Relaxed) {
         let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
@@ -89,22 +91,17 @@ const STUCK_AFTER: Duration = Duration::from_secs(10);
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(exposition))
         .route("/healthz", get(healthz))
         .with_state(state)
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
-    let mut buf = Vec::new();
-    let encoder = TextEncoder::new();
-    match encoder.encode(&s.registry.gather(), &mut buf) {
-        Ok(()) => (
-            [(header::CONTENT_TYPE, encoder.format_type().to_string())],
-            buf,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+async fn exposition(State(s): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        s.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn landing(State(s): State<AppState>) -> Html<String> {
@@ -116,7 +113,7 @@ async fn landing(State(s): State<AppState>) -> Html<String> {
          <li><a href=\"/healthz\">/healthz</a></li></ul>\
          </body></html>\n",
         env!("CARGO_PKG_VERSION"),
-        s.interfaces.join(", ")
+        s.watching.join(", ")
     ))
 }
 
