@@ -8,7 +8,6 @@
 //!
 //! Run with `cargo bench --bench bounds`.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use ftpwatch::capture::{FileSource, FrameSource, Next};
@@ -98,16 +97,7 @@ fn idle_sessions(settings: &Settings, n: u32) {
     for batch in 0..(n / 10_000) {
         let frames: Vec<Vec<u8>> = (batch * 10_000..(batch + 1) * 10_000)
             .flat_map(|i| {
-                let client: SocketAddr = format!(
-                    "10.{}.{}.{}:{}",
-                    1 + i / 65536,
-                    i / 256 % 256,
-                    i % 256,
-                    20000 + i % 40000
-                )
-                .parse()
-                .unwrap();
-                let mut s = FtpSim::new(Link::Ethernet, client, "192.0.2.21:21".parse().unwrap());
+                let mut s = FtpSim::numbered(i);
                 s.connect();
                 s.login(&format!("user{i}"), "secret");
                 let frames: Vec<Vec<u8>> =

@@ -21,6 +21,7 @@ use ftpwatch::capture::writer::PcapWriter;
 use ftpwatch::decode::TcpFlags;
 use ftpwatch::ftp::Timestamp;
 use ftpwatch::synth::frame::{flood_syn, tcp_frame};
+use ftpwatch::synth::ftp::DownloadEnd;
 use ftpwatch::synth::{FtpSim, Link};
 
 const NS_TX: &str = "fwbench-tx";
@@ -83,14 +84,10 @@ fn write_frames(path: &Path, frames: impl Iterator<Item = Vec<u8>>) -> u64 {
 /// Real-looking FTP: sessions downloading 1 MiB each in full-size segments.
 fn bulk_frames() -> impl Iterator<Item = Vec<u8>> {
     (0..120u32).flat_map(|i| {
-        let client: SocketAddr = format!("10.1.{}.{}:{}", i / 250, i % 250 + 1, 30000 + i)
-            .parse()
-            .unwrap();
-        let mut s = FtpSim::new(Link::Ethernet, client, "192.0.2.21:21".parse().unwrap());
+        let mut s = FtpSim::numbered(i);
         s.connect();
         s.login("bench", "bench");
-        let mut d = s.pasv();
-        s.retr_ok(&mut d, "data.bin", 1 << 20);
+        s.download("data.bin", 1 << 20, 1448, DownloadEnd::Completed);
         s.quit();
         s.cap.take_frames().into_iter().map(|(_, f)| f)
     })
@@ -100,19 +97,10 @@ fn bulk_frames() -> impl Iterator<Item = Vec<u8>> {
 /// other (non-FTP) connections that the table drops at once.
 fn small_frames() -> impl Iterator<Item = Vec<u8>> {
     (0..100u32).flat_map(|i| {
-        let client: SocketAddr = format!("10.3.{}.{}:{}", i / 250, i % 250 + 1, 30000 + i)
-            .parse()
-            .unwrap();
-        let mut s = FtpSim::new(Link::Ethernet, client, "192.0.2.21:21".parse().unwrap());
+        let mut s = FtpSim::numbered(i);
         s.connect();
         s.login("bench", "bench");
-        let mut d = s.pasv();
-        s.open(&mut d);
-        s.cmd("RETR data.bin");
-        s.reply("150 Opening BINARY mode data connection.");
-        d.tcp.bulk(&mut s.cap, d.server_side(), 200_000, 100, 10);
-        d.tcp.close(&mut s.cap, d.server_side());
-        s.reply("226 Transfer complete.");
+        s.download("data.bin", 200_000, 100, DownloadEnd::Completed);
         s.quit();
         let ftp = s.cap.take_frames().into_iter().map(|(_, f)| f);
         let other = (0..1500u32).map(move |k| {

@@ -19,6 +19,7 @@ use ftpwatch::ftp::Timestamp;
 use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::sink::{Discard, Metrics};
 use ftpwatch::synth::frame::tcp_frame;
+use ftpwatch::synth::ftp::DownloadEnd;
 use ftpwatch::synth::{FtpSim, Link};
 
 const GIB: u64 = 1 << 30;
@@ -56,31 +57,18 @@ fn write_interleaved(
     }
 }
 
+/// Session `i`: a download of `file_bytes` in `mss`-sized segments; one in ten is
+/// reset by the client and answered 426.
 fn ftp_session(i: u32, file_bytes: u64, mss: usize) -> Vec<(Timestamp, Vec<u8>)> {
-    let client: SocketAddr = format!(
-        "10.{}.{}.{}:{}",
-        1 + i / 65536 % 200,
-        i / 256 % 256,
-        i % 256,
-        20000 + i % 40000
-    )
-    .parse()
-    .unwrap();
-    let mut s = FtpSim::new(Link::Ethernet, client, "192.0.2.21:21".parse().unwrap());
+    let mut s = FtpSim::numbered(i);
     s.connect();
     s.login("bench", "bench");
-    let mut d = s.pasv();
-    s.open(&mut d);
-    s.cmd("RETR data.bin");
-    s.reply("150 Opening BINARY mode data connection for data.bin.");
-    d.tcp.bulk(&mut s.cap, d.server_side(), file_bytes, mss, 10);
-    if i % 10 == 3 {
-        d.tcp.rst(&mut s.cap, d.client_side);
-        s.reply("426 Failure writing network stream.");
+    let end = if i % 10 == 3 {
+        DownloadEnd::ClientReset
     } else {
-        d.tcp.close(&mut s.cap, d.server_side());
-        s.reply("226 Transfer complete.");
-    }
+        DownloadEnd::Completed
+    };
+    s.download("data.bin", file_bytes, mss, end);
     s.quit();
     s.cap.take_frames()
 }

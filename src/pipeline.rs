@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::capture::{Frame, FrameTime, SkippedRecord};
 use crate::decode::decode;
-use crate::flow::{self, FlowTable};
+use crate::flow::{self, Emit, FlowTable};
 use crate::ftp::{self, Engine, Output, Timestamp};
 use crate::sink::{EventSink, Metrics};
 
@@ -116,16 +116,7 @@ impl Pipeline {
         if (seg.payload.len() as u64 + u64::from(frame.elided)) < u64::from(seg.wire_len) {
             self.metrics.truncated_packet();
         }
-        let Pipeline {
-            flows,
-            engine,
-            metrics,
-            engine_metrics,
-            ..
-        } = self;
-        flows.segment(ts, &seg, metrics, &mut |input| {
-            engine.handle(input, engine_metrics)
-        });
+        self.with_table(|flows, counters, emit| flows.segment(ts, &seg, counters, emit));
         self.drain(sink);
     }
 
@@ -136,22 +127,20 @@ impl Pipeline {
     /// Time passes without packets (live mode).
     pub fn tick(&mut self, now: FrameTime, sink: &mut dyn EventSink) {
         let now = Timestamp::from(now);
-        let Pipeline {
-            flows,
-            engine,
-            metrics,
-            engine_metrics,
-            ..
-        } = self;
-        flows.advance(now, metrics, &mut |input| {
-            engine.handle(input, engine_metrics)
-        });
-        engine.tick(now, engine_metrics);
+        self.with_table(|flows, counters, emit| flows.advance(now, counters, emit));
+        self.engine.tick(now, &mut self.engine_metrics);
         self.drain(sink);
     }
 
     /// The input is over: close every connection and session.
     pub fn finish(&mut self, sink: &mut dyn EventSink) {
+        self.with_table(|flows, counters, emit| flows.finish(counters, emit));
+        self.engine.finish(&mut self.engine_metrics);
+        self.drain(sink);
+    }
+
+    /// Run `f` on the connection table, its stream events going to the engine.
+    fn with_table(&mut self, f: impl FnOnce(&mut FlowTable, &mut Metrics, &mut Emit<'_>)) {
         let Pipeline {
             flows,
             engine,
@@ -159,9 +148,9 @@ impl Pipeline {
             engine_metrics,
             ..
         } = self;
-        flows.finish(metrics, &mut |input| engine.handle(input, engine_metrics));
-        engine.finish(engine_metrics);
-        self.drain(sink);
+        f(flows, metrics, &mut |input| {
+            engine.handle(input, engine_metrics)
+        });
     }
 
     fn drain(&mut self, sink: &mut dyn EventSink) {

@@ -31,14 +31,6 @@ impl FrameTime {
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
-
-    pub const fn secs(self) -> u64 {
-        self.0 / 1_000_000_000
-    }
-
-    pub const fn subsec_nanos(self) -> u32 {
-        (self.0 % 1_000_000_000) as u32
-    }
 }
 
 #[cfg(test)]
@@ -48,8 +40,8 @@ mod tests {
     #[test]
     fn seconds_and_nanoseconds() {
         let t = FrameTime::from_secs_nanos(1_700_000_000, 1_250_000_000);
-        assert_eq!((t.secs(), t.subsec_nanos()), (1_700_000_001, 250_000_000));
+        assert_eq!(t.as_nanos(), 1_700_000_001_250_000_000);
         assert_eq!(FrameTime::from_secs_nanos(u64::MAX, 1).as_nanos(), u64::MAX);
-        assert!(FrameTime::now().secs() > 1_700_000_000);
+        assert!(FrameTime::now().as_nanos() > 1_700_000_000_000_000_000);
     }
 }

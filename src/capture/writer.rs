@@ -32,13 +32,10 @@ impl<W: Write> PcapWriter<W> {
         data: &[u8],
         orig_len: u32,
     ) -> io::Result<()> {
-        let ts = ts.into();
-        let frac = if self.nanos {
-            ts.subsec_nanos()
-        } else {
-            ts.subsec_nanos() / 1000
-        };
-        self.out.write_all(&(ts.secs() as u32).to_le_bytes())?;
+        let nanos = ts.into().as_nanos();
+        let (secs, subsec) = (nanos / 1_000_000_000, (nanos % 1_000_000_000) as u32);
+        let frac = if self.nanos { subsec } else { subsec / 1000 };
+        self.out.write_all(&(secs as u32).to_le_bytes())?;
         self.out.write_all(&frac.to_le_bytes())?;
         self.out.write_all(&(data.len() as u32).to_le_bytes())?;
         self.out.write_all(&orig_len.to_le_bytes())?;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::capture::Batch;
 use super::logfile::LogTarget;
 use ftpwatch::capture::{Frame, FrameTime};
+use ftpwatch::ftp::Timestamp;
 use ftpwatch::pipeline::Pipeline;
 use ftpwatch::sink::EventLog;
 
@@ -48,10 +49,11 @@ impl Analysis {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             let now = (self.clock)();
-            if now.as_nanos().saturating_sub(last_tick.as_nanos()) >= TICK.as_nanos() as u64 {
+            let since = Timestamp::from(now).since(last_tick.into());
+            if since >= TICK {
                 self.pipeline.tick(now, &mut self.log);
                 last_tick = now;
-                self.heartbeat.store(now.secs(), Ordering::Relaxed);
+                self.heartbeat.store(unix_secs(now), Ordering::Relaxed);
             }
             if self.reopen.swap(false, Ordering::Relaxed) {
                 match self.log.get_mut().reopen() {
@@ -75,4 +77,9 @@ impl Analysis {
             eprintln!("ftpwatch: writing the event log: {e}");
         }
     }
+}
+
+/// Whole seconds since the epoch: the heartbeat `/healthz` reads.
+pub fn unix_secs(t: FrameTime) -> u64 {
+    Timestamp::from(t).secs()
 }

@@ -131,7 +131,7 @@ fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     let reopen = Arc::new(AtomicBool::new(false));
-    let heartbeat = Arc::new(AtomicU64::new((os.clock)().secs()));
+    let heartbeat = Arc::new(AtomicU64::new(analysis::unix_secs((os.clock)())));
     let (tx, rx) = std::sync::mpsc::sync_channel(256);
     let control_ports: Arc<[u16]> = cfg.settings.flow.control_ports.clone().into();
     for (interface, member, c) in handles {

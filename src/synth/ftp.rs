@@ -1,7 +1,7 @@
 //! Scripted FTP sessions: a control connection and the data connections its commands
 //! announce, with server behaviour chosen by the script.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::frame::Link;
 use super::tcp::{Capture, Tcp};
@@ -12,6 +12,15 @@ pub struct FtpSim {
     pub cap: Capture,
     pub ctrl: Tcp,
     next_port: u16,
+}
+
+/// How `FtpSim::download` ends.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DownloadEnd {
+    /// The server closes the data connection and sends 226.
+    Completed,
+    /// The client resets the data connection; the server sends 426.
+    ClientReset,
 }
 
 /// A data connection of a session (use `FtpSim::cap` with its methods).
@@ -34,6 +43,16 @@ impl FtpSim {
             ctrl: Tcp::new(client, server, 1_000_000, 5_000_000),
             next_port: 50_000,
         }
+    }
+
+    /// Client `i` of many (benchmarks, load): an address and port of its own in 10/8
+    /// (distinct for `i` below 13 million), talking to the server 192.0.2.21:21.
+    pub fn numbered(i: u32) -> Self {
+        let octet = |v: u32| (v % 256) as u8;
+        let ip = Ipv4Addr::new(10, 1 + (i / 65_536 % 200) as u8, octet(i / 256), octet(i));
+        let client = SocketAddr::new(IpAddr::V4(ip), 20_000 + (i % 40_000) as u16);
+        let server = "192.0.2.21:21".parse().expect("literal");
+        Self::new(Link::Ethernet, client, server)
     }
 
     /// IPv4 defaults: client 10.0.0.2:40000, server 10.0.0.1:21, Ethernet.
@@ -185,6 +204,28 @@ impl FtpSim {
         d.tcp.bulk(&mut self.cap, d.server_side(), bytes, 1448, 20);
         d.tcp.close(&mut self.cap, d.server_side());
         self.reply("226 Transfer complete.");
+    }
+
+    /// RETR of `file` over a fresh PASV data connection: `bytes` in `mss`-sized
+    /// segments 10 µs apart, then `end`.
+    pub fn download(&mut self, file: &str, bytes: u64, mss: usize, end: DownloadEnd) {
+        let mut d = self.pasv();
+        self.open(&mut d);
+        self.cmd(&format!("RETR {file}"));
+        self.reply(&format!(
+            "150 Opening BINARY mode data connection for {file}."
+        ));
+        d.tcp.bulk(&mut self.cap, d.server_side(), bytes, mss, 10);
+        match end {
+            DownloadEnd::Completed => {
+                d.tcp.close(&mut self.cap, d.server_side());
+                self.reply("226 Transfer complete.");
+            }
+            DownloadEnd::ClientReset => {
+                d.tcp.rst(&mut self.cap, d.client_side);
+                self.reply("426 Failure writing network stream.");
+            }
+        }
     }
 
     pub fn quit(&mut self) {

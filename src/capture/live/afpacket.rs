@@ -122,20 +122,29 @@ fn is_permission(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
 }
 
-/// Promiscuous mode was refused: the one error both backends map the same way.
-pub fn promiscuous_error(interface: &str, error: io::Error) -> OpenError {
-    if is_permission(&error) {
-        OpenError::Permission {
-            interface: interface.to_string(),
-            capability: "CAP_NET_ADMIN",
-            what: "for promiscuous mode; or run with --no-promisc",
-        }
-    } else {
-        OpenError::Io {
-            interface: interface.to_string(),
-            error,
+/// An error of an operation that needs `capability`: the capability's name when it was
+/// refused for want of it.
+fn needs(capability: &'static str, what: &'static str) -> impl Fn(&str, io::Error) -> OpenError {
+    move |interface, error| {
+        let interface = interface.to_string();
+        if is_permission(&error) {
+            OpenError::Permission {
+                interface,
+                capability,
+                what,
+            }
+        } else {
+            OpenError::Io { interface, error }
         }
     }
+}
+
+/// Promiscuous mode was refused: the one error both backends map the same way.
+pub fn promiscuous_error(interface: &str, error: io::Error) -> OpenError {
+    needs(
+        "CAP_NET_ADMIN",
+        "for promiscuous mode; or run with --no-promisc",
+    )(interface, error)
 }
 
 /// The PACKET_FANOUT group of an interface's capture threads. Groups are per network
@@ -166,20 +175,8 @@ pub fn prepare(name: &str, rcvbuf: usize) -> Result<Prepared, OpenError> {
         arphrd,
     })?;
     let loopback = arphrd == u32::from(libc::ARPHRD_LOOPBACK);
-    let sock = PacketSocket::open(framing, loopback, rcvbuf).map_err(|error| {
-        if is_permission(&error) {
-            OpenError::Permission {
-                interface: name.to_string(),
-                capability: "CAP_NET_RAW",
-                what: "to open an AF_PACKET socket",
-            }
-        } else {
-            OpenError::Io {
-                interface: name.to_string(),
-                error,
-            }
-        }
-    })?;
+    let sock = PacketSocket::open(framing, loopback, rcvbuf)
+        .map_err(|e| needs("CAP_NET_RAW", "to open an AF_PACKET socket")(name, e))?;
     Ok(Prepared { iface, link, sock })
 }
 
