@@ -53,16 +53,7 @@ impl FlowTable {
             }
         };
         if let Some(m) = data {
-            self.unexpect(m.id);
-            self.interest[initiator.port() as usize] += 1;
-            self.interest[responder.port() as usize] += 1;
-            if let Some(Flow {
-                kind: Kind::Control { live_children },
-                ..
-            }) = self.flows.get_mut(&m.control)
-            {
-                *live_children += 1;
-            }
+            self.adopt(m, [initiator, responder]);
         }
         let flow = Flow {
             conn,
@@ -130,6 +121,22 @@ impl FlowTable {
             responder: m.listener,
             data: Some(m),
         })
+    }
+
+    /// A data connection takes over its announcement: its ports become of interest,
+    /// and its control connection waits for it.
+    fn adopt(&mut self, m: Match, ends: [SocketAddr; 2]) {
+        self.unexpect(m.id);
+        for end in ends {
+            self.interest[end.port() as usize] += 1;
+        }
+        if let Some(Flow {
+            kind: Kind::Control { live_children },
+            ..
+        }) = self.flows.get_mut(&m.control)
+        {
+            *live_children += 1;
+        }
     }
 
     /// How much out-of-order data a segment may add: a direction's cap, and what is
