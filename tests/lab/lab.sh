@@ -80,6 +80,8 @@ lab_up() {
     # the wire, so the recorded captures stay small. (Namespace-local sysctl.)
     in_c sysctl -qw net.ipv4.tcp_rmem="4096 16384 32768"
     mkdir -p "$LAB_DIR"
+    # The file every client uploads (STOR), made here so that every user of the lab has it.
+    [ -s "$LAB_DIR/up.bin" ] || head -c 49152 /dev/urandom > "$LAB_DIR/up.bin"
 }
 
 lab_down() {

@@ -20,7 +20,6 @@ lab_install
 lab_up
 trap lab_down EXIT
 mkdir -p "$out"
-head -c 49152 /dev/urandom > "$LAB_DIR/up.bin"
 URL="ftp://$LAB_USER:$LAB_PASS@$SRV4"
 
 ONLY=${ONLY:-}
