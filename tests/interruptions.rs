@@ -155,6 +155,41 @@ fn a_full_table_evicts_an_idle_held_data_connection_and_counts_it() {
 }
 
 #[test]
+fn a_transfer_silent_past_any_server_timeout_ends_with_its_session() {
+    // Client and server vanish mid-upload (a crash, an outage beyond the capture
+    // point): after two hours of silence the data connection is let go, and with it
+    // the control connection and the session.
+    let mut s = logged_in();
+    let _d = start_stor(&mut s, 10_000);
+    s.cap.advance(Duration::from_secs(7300));
+    established(&mut s, 1);
+    s.cap.advance(Duration::from_secs(2));
+    established(&mut s, 2);
+    let (events, p) = analyse_with(&s.cap.to_pcap(), Settings::default());
+    let t = &transfers(&events)[0];
+    assert_eq!(t.outcome, Outcome::Incomplete);
+    assert_eq!(t.data.as_ref().unwrap().bytes_to_server, 10_000);
+    let sessions = common::sessions(&events);
+    assert_eq!(sessions[0].end_reason.as_str(), "timeout");
+    let text = p.metrics().render();
+    assert_eq!(
+        metric(
+            &text,
+            "ftpwatch_flows_evicted_total{reason=\"idle_timeout\"}"
+        ),
+        2,
+        "the data connection, then the control connection"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "ftpwatch_flows_evicted_total{reason=\"pending_transfer\"}"
+        ),
+        0
+    );
+}
+
+#[test]
 fn a_released_data_connection_times_out_as_before() {
     // After its 226 nothing waits on a data connection left open: it times out.
     let mut s = logged_in();

@@ -47,10 +47,14 @@ pub struct Config {
     /// A control connection with no packet (and no live data connection) this long ends.
     pub control_idle: Duration,
     /// A data connection with no packet this long ends, once no transfer waits on it
-    /// (`Output::Release`). One a transfer still waits on is kept however long it is
-    /// silent (servers wait 600-3600 s); past this idle time it may be evicted, but only
-    /// to make room in a full table.
+    /// (`Output::Release`). One a transfer still waits on is kept through the silence
+    /// (servers wait 600-3600 s); past this idle time it may be evicted, but only to
+    /// make room in a full table, or once it is silent past `held_data_idle`.
     pub data_idle: Duration,
+    /// A data connection a transfer waits on that is silent this long (and its control
+    /// connection with it) ends all the same: no server waits so long, so the peers
+    /// are gone (a crash, an outage on the far side of the capture point).
+    pub held_data_idle: Duration,
     /// A connection that has seen only its handshake.
     pub half_open_idle: Duration,
     /// How long a finished connection is remembered, to absorb its last packets.
@@ -70,6 +74,7 @@ impl Default for Config {
             max_buffered_total: 64 << 20,
             control_idle: Duration::from_secs(900),
             data_idle: Duration::from_secs(300),
+            held_data_idle: Duration::from_secs(7200),
             half_open_idle: Duration::from_secs(30),
             closed_linger: Duration::from_secs(10),
             expectation_ttl: Duration::from_secs(120),

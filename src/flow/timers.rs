@@ -1,7 +1,7 @@
 //! Time in the table: every flow has one entry in the timer map, and packet time (or a
 //! live tick) moves it on. A connection idle past its kind's timeout ends; one a
-//! transfer waits on is never idle (it is listed as evictable instead), and a control
-//! connection with a live data connection waits for it.
+//! transfer waits on is listed as evictable instead, and ends only past the much longer
+//! `held_data_idle`; a control connection with a live data connection waits for it.
 
 use std::time::Duration;
 
@@ -68,10 +68,15 @@ impl FlowTable {
         let held = matches!(flow.kind, Kind::Data { held: true, .. });
         let real_due = flow.last_seen.saturating_add(idle);
         let (state, reported) = (flow.state, flow.unreported.is_none());
+        let give_up = flow.last_seen.saturating_add(self.cfg.held_data_idle);
         let next = if held && state == State::Open && real_due <= self.now {
-            // A transfer waits on it: not idle, only evictable when the table is full.
-            self.park(conn, key);
-            Some(self.now.saturating_add(idle))
+            if give_up <= self.now {
+                None
+            } else {
+                // A transfer waits on it: not idle, only evictable when the table is full.
+                self.park(conn, key);
+                Some(self.now.saturating_add(idle).min(give_up))
+            }
         } else if real_due > self.now || (busy_children && state != State::Closed) {
             Some(real_due.max(self.now.saturating_add(SWEEP_EVERY)))
         } else {
