@@ -114,7 +114,10 @@ def replies_until_final(c, timeout=TIMEOUT):
     return None
 
 
-def reset_retr(host):
+def reset_retr(host, then_noop=False):
+    """A download the client resets mid-way. With `then_noop`, the client then sends
+    NOOP: pure-ftpd sends no final reply to such a RETR, so the next reply (200 to
+    NOOP) answers the NOOP."""
     c = Control(host)
     c.login()
     d = c.data_socket(rcvbuf=16384)
@@ -123,23 +126,9 @@ def reset_retr(host):
     while got < 32768:
         got += len(d.recv(4096))
     reset(d)
-    replies_until_final(c, timeout=5)
-    c.quit()
-
-
-def reset_retr_noop(host):
-    """reset_retr, then NOOP: pure-ftpd sends no final reply to a RETR whose data
-    connection the client reset, so the next reply (200 to NOOP) answers the NOOP."""
-    c = Control(host)
-    c.login()
-    d = c.data_socket(rcvbuf=16384)
-    c.cmd("RETR big.bin")
-    got = 0
-    while got < 32768:
-        got += len(d.recv(4096))
-    reset(d)
-    replies_until_final(c, timeout=3)
-    c.cmd("NOOP", timeout=5)
+    replies_until_final(c, timeout=3 if then_noop else 5)
+    if then_noop:
+        c.cmd("NOOP", timeout=5)
     c.quit()
 
 
@@ -306,7 +295,7 @@ SCENARIOS = {
     "ftplib-basic": ftplib_basic,
     "ftplib-abort": ftplib_abort,
     "reset-retr": reset_retr,
-    "reset-retr-noop": reset_retr_noop,
+    "reset-retr-noop": lambda h: reset_retr(h, then_noop=True),
     "reset-stor": reset_stor,
     "abor": lambda h: abor(h, bsd=False),
     "abor-bsd": lambda h: abor(h, bsd=True),
