@@ -48,19 +48,43 @@ fn code(text: &str) -> String {
 }
 
 /// The crate's top-level modules a file names: `crate::x` (library) or `ftpwatch::x`
-/// (the binary's modules use the library by its name).
+/// (the binary's modules use the library by its name), also inside a group
+/// (`crate::{x, y::z}`).
 fn modules_used(code: &str) -> BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut used = BTreeSet::new();
     for prefix in ["crate::", "ftpwatch::"] {
         for (i, _) in code.match_indices(prefix) {
             let rest = &code[i + prefix.len()..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                used.insert(name);
-            }
+            let names: Vec<String> = match rest.strip_prefix('{') {
+                // Top-level items of a group: split at commas outside inner braces.
+                Some(group) => {
+                    let (mut depth, mut items, mut start) = (0, Vec::new(), 0);
+                    for (k, ch) in group.char_indices() {
+                        match ch {
+                            '{' => depth += 1,
+                            '}' if depth == 0 => {
+                                items.push(&group[start..k]);
+                                break;
+                            }
+                            '}' => depth -= 1,
+                            ',' if depth == 0 => {
+                                items.push(&group[start..k]);
+                                start = k + 1;
+                            }
+                            _ => {}
+                        }
+                    }
+                    items.into_iter().map(ident).collect()
+                }
+                None => vec![ident(rest)],
+            };
+            used.extend(names.into_iter().filter(|n| !n.is_empty() && n != "self"));
         }
     }
     used
@@ -201,12 +225,10 @@ fn no_source_file_outgrows_what_one_person_holds() {
 #[test]
 fn the_checks_see_what_they_look_for() {
     // The path scanner finds both spellings, and skips comments and unit tests.
-    let text = "use crate::ftp::Verb;\n// crate::sink in a comment\nfn f() { ftpwatch::capture::x(); }\n#[cfg(test)]\nuse crate::synth;";
+    let text = "use crate::ftp::Verb;\nuse crate::{decode::{a, b}, flow};\n// crate::sink in a comment\nfn f() { ftpwatch::capture::x(); }\n#[cfg(test)]\nuse crate::synth;";
     let used = modules_used(&code(text));
-    assert_eq!(
-        used,
-        BTreeSet::from(["capture".to_string(), "ftp".to_string()])
-    );
+    let expected = ["capture", "decode", "flow", "ftp"].map(String::from);
+    assert_eq!(used, BTreeSet::from(expected));
     // And the layout they check is there.
     assert!(
         violations("sink", &["ftp"])

@@ -258,3 +258,41 @@ fn a_426_with_no_transfer_in_a_session_seen_whole_is_an_anomaly() {
         1
     );
 }
+
+#[test]
+fn a_426_after_an_abor_in_a_session_picked_up_mid_transfer_is_an_abort_by_abor() {
+    let mut s = FtpSim::default_v4();
+    reply_now(&mut s, "150 Opening BINARY mode data connection.");
+    s.cap.advance_ms(5);
+    s.cmd("ABOR");
+    s.reply("426 Transfer aborted.");
+    s.reply("226 Abort successful.");
+    s.quit();
+    let events = analyse(&s.cap.to_pcap());
+    let t = transfers(&events);
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].command, t[0].outcome, t[0].abort_cause),
+        (None, Outcome::Aborted, Some(AbortCause::Abor))
+    );
+    assert!(anomalies(&events).is_empty(), "{:?}", anomalies(&events));
+}
+
+#[test]
+fn a_line_without_a_code_during_a_transfer_does_not_end_it() {
+    let mut s = logged_in();
+    let mut d = s.pasv();
+    start_retr(&mut s, &mut d, 20_000);
+    s.cmd("NOOP");
+    s.reply("Keeping the connection alive");
+    s.reply("200 NOOP ok");
+    d.tcp.rst(&mut s.cap, d.client_side);
+    s.reply("426 Connection closed; transfer aborted.");
+    s.quit();
+    let events = analyse(&s.cap.to_pcap());
+    let t = &transfers(&events)[0];
+    assert_eq!(codes(t), [150, 426]);
+    assert_eq!(t.outcome, Outcome::Aborted);
+    assert_eq!(t.abort_cause, Some(AbortCause::ClientReset));
+    assert_eq!(anomalies(&events), ["malformed_reply"]);
+}

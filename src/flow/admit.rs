@@ -188,15 +188,12 @@ impl FlowTable {
             let Some(f) = self.flows.get_mut(&key) else {
                 continue;
             };
-            let Kind::Data { held, parked, .. } = &mut f.kind else {
+            let Kind::Data { held, parked, .. } = f.kind else {
                 continue;
             };
-            if f.conn != conn || !*held || f.state != State::Open {
-                continue;
-            }
-            if f.last_seen.saturating_add(self.cfg.data_idle) > self.now {
-                // It moved again since it was listed.
-                *parked = false;
+            // An entry of a flow that moved again since it was listed (a fresh entry
+            // stands further back if it went idle again), or that was released.
+            if f.conn != conn || !held || !parked || f.state != State::Open {
                 continue;
             }
             self.evict(key, Eviction::PendingTransfer, cx);

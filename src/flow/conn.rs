@@ -149,6 +149,10 @@ pub(super) fn process(
     cx: &mut Ctx<'_, '_>,
 ) -> bool {
     flow.last_seen = cx.now;
+    if let Kind::Data { parked, .. } = &mut flow.kind {
+        // Moving again: no longer among the idle (it is listed anew when it next is).
+        *parked = false;
+    }
     if flow.state == State::Closed {
         return false;
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::data::DataConn;
-use super::output::{AbortCause, CloseHow, Outcome, Role};
+use super::output::{AbortCause, CloseHow, DataClose, Outcome, Role};
 use super::time::Timestamp;
 use super::transfer::Transfer;
 
@@ -42,12 +42,14 @@ pub fn attribute_abort(
 }
 
 /// Why a transfer that ended without a 426 was broken, in the words of abort causes,
-/// or `None` when nothing says it was. A `failed` transfer (another 4yz/5yz) that had
-/// started (125/150) is attributed as a 426 would be. An `incomplete` one (no final
-/// reply: pure-ftpd answers a client's reset download with none) was broken when its
-/// client sent ABOR, when its data connection was reset, closed by the side receiving
-/// the data, or closed by the sender before the announced size, or when the data
-/// connection was left idle for `stall_after` while the session went on.
+/// or `None` when nothing says it was: a `failed` transfer (another 4yz/5yz) that had
+/// started (125/150), or an `incomplete` one (no final reply: pure-ftpd answers a
+/// client's reset download with none). It was broken by the client's ABOR, by a
+/// teardown before the data was through (see `torn_early`), or by its data connection
+/// standing idle for `stall_after` while the session went on. A failed transfer with
+/// no data connection is `no_data_connection`, and one whose connection shows nothing
+/// either way is `unknown`, as for a 426. A data connection whose sender finished was
+/// not interrupted: a failure after it (a full disk, a quota) has no cause here.
 pub fn attribute_interruption(
     outcome: Outcome,
     t: &Transfer,
@@ -55,34 +57,44 @@ pub fn attribute_interruption(
     data: Option<&DataConn>,
     stall_after: Duration,
 ) -> Option<AbortCause> {
-    match outcome {
-        Outcome::Failed if t.started() => {
-            Some(attribute_abort(at, t.abor_at.is_some(), data, stall_after))
-        }
-        Outcome::Incomplete if t.abor_at.is_some() => Some(AbortCause::Abor),
-        Outcome::Incomplete => {
-            let d = data?;
-            let Some(close) = d.first_close else {
-                let idle = !d.ended && at.since(d.last_progress) >= stall_after;
-                return idle.then_some(AbortCause::Stalled);
-            };
-            let (sender, moved) = if t.verb.is_upload() {
-                (Role::Client, d.bytes_to_server)
-            } else {
-                (Role::Server, d.bytes_to_client)
-            };
-            let short = t.announced_size.is_some_and(|size| moved < size);
-            let early = close.how == CloseHow::Rst || close.by != sender || short;
-            early.then(|| {
-                if close.at.since(d.last_progress) >= stall_after {
-                    AbortCause::Stalled
-                } else {
-                    AbortCause::from_close(&close)
-                }
-            })
-        }
-        _ => None,
+    let failed = match outcome {
+        Outcome::Failed if t.started() => true,
+        Outcome::Incomplete => false,
+        _ => return None,
+    };
+    if t.abor_at.is_some() {
+        return Some(AbortCause::Abor);
     }
+    let Some(d) = data else {
+        return failed.then_some(AbortCause::NoDataConnection);
+    };
+    let Some(close) = d.first_close else {
+        if !d.ended && at.since(d.last_progress) >= stall_after {
+            return Some(AbortCause::Stalled);
+        }
+        return failed.then_some(AbortCause::Unknown);
+    };
+    if !torn_early(t, d, &close) {
+        return None;
+    }
+    if close.at.since(d.last_progress) >= stall_after {
+        Some(AbortCause::Stalled)
+    } else {
+        Some(AbortCause::from_close(&close))
+    }
+}
+
+/// Was the data connection torn down before its data was through: reset, closed by
+/// the side receiving the data, or closed by the sender short of the announced size?
+/// (After REST the announced size is the whole file's, so it is not compared.)
+fn torn_early(t: &Transfer, d: &DataConn, close: &DataClose) -> bool {
+    let (sender, moved) = if t.verb.is_upload() {
+        (Role::Client, d.bytes_to_server)
+    } else {
+        (Role::Server, d.bytes_to_client)
+    };
+    let short = !t.restarted && t.announced_size.is_some_and(|size| moved < size);
+    close.how == CloseHow::Rst || close.by != sender || short
 }
 
 #[cfg(test)]
@@ -241,6 +253,53 @@ mod tests {
         assert_eq!(
             attribute_interruption(Outcome::Incomplete, &t, at, None, STALL),
             Some(AbortCause::Abor)
+        );
+    }
+
+    #[test]
+    fn a_failure_after_the_sender_finished_is_no_interruption() {
+        // STOR: the whole file sent and the client's FIN, then 552 (quota) or 451.
+        let t = started(Verb::STOR, None);
+        let mut d = conn();
+        d.progress(ts(900), Side::Initiator, 5000);
+        d.close(ts(901), Side::Initiator, CloseHow::Fin);
+        let at = ts(950);
+        assert_eq!(
+            attribute_interruption(Outcome::Failed, &t, at, Some(&d), STALL),
+            None
+        );
+        // The same failure after the client reset the upload is the reset.
+        let mut d = conn();
+        d.progress(ts(900), Side::Initiator, 5000);
+        d.close(ts(901), Side::Initiator, CloseHow::Rst);
+        assert_eq!(
+            attribute_interruption(Outcome::Failed, &t, at, Some(&d), STALL),
+            Some(AbortCause::ClientReset)
+        );
+        // Open and moving when the failure came: nothing tells.
+        let mut d = conn();
+        d.progress(ts(940), Side::Initiator, 5000);
+        assert_eq!(
+            attribute_interruption(Outcome::Failed, &t, at, Some(&d), STALL),
+            Some(AbortCause::Unknown)
+        );
+    }
+
+    #[test]
+    fn a_restarted_download_is_not_short_of_the_whole_files_size() {
+        let mut t = started(Verb::RETR, Some(10_000));
+        let mut d = conn();
+        d.progress(ts(900), Side::Responder, 4000);
+        d.close(ts(901), Side::Responder, CloseHow::Fin);
+        let at = ts(950);
+        assert_eq!(
+            attribute_interruption(Outcome::Incomplete, &t, at, Some(&d), STALL),
+            Some(AbortCause::ServerClosed)
+        );
+        t.restarted = true;
+        assert_eq!(
+            attribute_interruption(Outcome::Incomplete, &t, at, Some(&d), STALL),
+            None
         );
     }
 }

@@ -70,49 +70,6 @@ impl Verb {
     pub fn is_upload(self) -> bool {
         matches!(self, Verb::STOR | Verb::STOU | Verb::APPE)
     }
-
-    /// Could `code` be this command's reply? Every 4yz and 5yz can answer anything;
-    /// for the other classes this is the list of RFC 959 §5.4 plus what common servers
-    /// send. Used only to notice a reply that cannot belong to the oldest pending
-    /// command (a server that skipped a reply, or answered out of order).
-    pub fn may_answer(self, code: u16) -> bool {
-        use Verb::*;
-        if (400..600).contains(&code) {
-            return true;
-        }
-        match self {
-            USER => matches!(code, 230 | 232 | 331 | 332 | 336),
-            PASS => matches!(code, 202 | 230 | 332),
-            ACCT => matches!(code, 202 | 230),
-            CWD | CDUP | XCWD | XCUP => matches!(code, 200 | 250),
-            SMNT => matches!(code, 202 | 250),
-            REIN => matches!(code, 120 | 220),
-            QUIT => code == 221,
-            PORT | EPRT | TYPE | STRU | MODE | PROT | PBSZ | CCC | LANG | NOOP | CLNT => {
-                matches!(code, 200 | 202)
-            }
-            PASV => code == 227,
-            EPSV => matches!(code, 200 | 229),
-            RETR | STOR | STOU | APPE | LIST | NLST | MLSD => {
-                matches!(code, 110 | 125 | 150 | 200 | 225 | 226 | 250)
-            }
-            ALLO => matches!(code, 200 | 202),
-            REST | RNFR => code == 350,
-            RNTO | DELE | RMD | XRMD | MLST | MFMT | MFCT | MFF => matches!(code, 200 | 213 | 250),
-            ABOR => matches!(code, 225 | 226),
-            MKD | XMKD | PWD | XPWD => code == 257,
-            SYST => code == 215,
-            STAT => (211..=213).contains(&code),
-            HELP => matches!(code, 211 | 214),
-            FEAT => code == 211,
-            SIZE | MDTM => code == 213,
-            AUTH => matches!(code, 234 | 334),
-            ADAT => matches!(code, 235 | 335),
-            MIC | CONF | ENC => code >= 600 || matches!(code, 200 | 235 | 335),
-            SITE | OPTS | HOST => (200..300).contains(&code),
-            Other => true,
-        }
-    }
 }
 
 impl fmt::Display for Verb {
@@ -303,16 +260,6 @@ mod tests {
         let c = parse(b"\x00\xc3\x28 \xfe").unwrap();
         assert_eq!(c.verb, Verb::Other);
         assert!(c.to_string().contains('\u{fffd}'));
-    }
-
-    #[test]
-    fn reply_plausibility() {
-        assert!(Verb::QUIT.may_answer(221));
-        assert!(!Verb::RETR.may_answer(221));
-        assert!(Verb::RETR.may_answer(426));
-        assert!(Verb::RETR.may_answer(150));
-        assert!(!Verb::STAT.may_answer(226));
-        assert!(Verb::Other.may_answer(299));
     }
 
     #[test]

@@ -14,8 +14,9 @@ pub struct Config {
     pub max_sessions: usize,
     /// Announced data endpoints waiting for a connection, over all sessions.
     pub max_expectations: usize,
-    /// After a 426 with the data connection still open and moving, how long to wait
-    /// for its teardown before calling the cause `unknown`.
+    /// How long a final reply waits for its data connection's teardown when the
+    /// connection is still open (after a 426 with none, the cause is `unknown`, or
+    /// `stalled` if the connection stood idle).
     pub abort_settle: Duration,
     /// A data connection that moved no bytes for this long is `stalled`.
     pub stall_after: Duration,

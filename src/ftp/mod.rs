@@ -20,8 +20,7 @@ pub(crate) mod line;
 mod output;
 mod pending;
 pub(crate) mod reply;
-/// The command-reply table (RFC 959 §5.4), for checking records against it.
-pub mod sequence;
+mod sequence;
 mod session;
 mod shared;
 mod text;

@@ -119,8 +119,11 @@ pub fn route(
         Some((index, fit)) if busy.is_some() && !moved_on => Route::Behind { index, fit },
         Some((skipped, fit)) => Route::Head { skipped, fit },
         // Servers answer plain commands with codes §5.4 does not list: the oldest
-        // command takes it, unless it is a reply only a transfer can get.
-        None if head.transfer().is_none() && !code.is_preliminary() && code.get() != 426 => {
+        // command takes it, unless it is a reply only a transfer (or its ABOR) gets.
+        None if head.transfer().is_none()
+            && !code.is_preliminary()
+            && !matches!(code.get(), 225 | 226 | 426) =>
+        {
             Route::Head {
                 skipped: 0,
                 fit: Fit::Final,
@@ -281,8 +284,11 @@ mod tests {
         assert_eq!(open(&[(RETR, Started)], 200), Route::Nobody);
         assert_eq!(open(&[(STOR, Started)], 550), Route::Nobody);
         assert_eq!(open(&[(RETR, Sent)], 200), Route::Nobody);
-        // 426 belongs to transfers only.
+        // 426 belongs to transfers only, 225 and 226 to transfers and ABOR (a 226 of
+        // a transfer sent before a capture began).
         assert_eq!(open(&[(NOOP, Sent)], 426), Route::Nobody);
+        assert_eq!(open(&[(NOOP, Sent)], 226), Route::Nobody);
+        assert_eq!(open(&[(NOOP, Sent)], 225), Route::Nobody);
         // A plain command takes a code its table lacks.
         assert_eq!(open(&[(PWD, Sent)], 250), HEAD_FINAL);
     }

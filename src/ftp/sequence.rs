@@ -254,4 +254,25 @@ mod tests {
             assert_ne!(f(Verb::Other, Stage::Sent, c), Fit::No, "{c}");
         }
     }
+
+    #[test]
+    fn every_verb_stage_and_code_has_an_answer_of_the_right_kind() {
+        for v in Verb::ALL {
+            for stage in [Stage::Sent, Stage::Started] {
+                for c in 100..=699u16 {
+                    let got = f(*v, stage, c);
+                    let prelim = (100..200).contains(&c);
+                    let kind_ok = match got {
+                        Fit::Preliminary => prelim,
+                        Fit::Final => !prelim,
+                        Fit::No => true,
+                    };
+                    assert!(kind_ok, "{v} {stage:?} {c}: {got:?}");
+                    if stage == Stage::Started && v.is_transfer() && got == Fit::Final {
+                        assert!(TRANSFER_COMPLETION.contains(&c), "{v} ended by {c}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -25,6 +25,8 @@ pub struct Transfer {
     pub announced_size: Option<u64>,
     /// The client sent ABOR while this transfer was in progress.
     pub abor_at: Option<Timestamp>,
+    /// A REST came before it: it moves only the rest of the file.
+    pub restarted: bool,
     /// A final reply that may be this transfer's or the ABOR's behind it.
     pub held: Option<FinalReply>,
 }
@@ -40,6 +42,7 @@ impl Transfer {
             replies: Vec::new(),
             announced_size: None,
             abor_at: None,
+            restarted: false,
             held: None,
         }
     }

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use ftpwatch::capture::{FileSource, FrameSource, Next};
-use ftpwatch::ftp::sequence::{self, Fit, Stage};
 use ftpwatch::ftp::{Event, SessionRecord, TransferRecord};
 use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::sink::{EventSink, Metrics};
@@ -114,22 +113,24 @@ pub fn metric(text: &str, series: &str) -> u64 {
         as u64
 }
 
-/// The transfers whose final reply is outside their command's completion set (RFC 959
-/// §5.4: before a 1yz any refusal, after one only 226/250, 425, 426, 451, 551, 552,
-/// 421), described for a failure message.
+/// The transfers whose final reply is outside their command's completion set,
+/// described for a failure message. The set is written out here as RFC 959 §5.4 gives
+/// it, apart from the engine's own table: before a 1yz, 226/250 or any 4yz/5yz; after
+/// one, only 226, 250, 425, 426, 451, 551, 552 and 421.
 pub fn finals_outside_sequence(events: &[Event]) -> Vec<String> {
+    const AFTER_1YZ: [u16; 8] = [226, 250, 425, 426, 451, 551, 552, 421];
     transfers(events)
         .iter()
         .filter_map(|t| {
-            let (verb, code) = (t.command?, t.final_code?);
+            let code = t.final_code?;
             let before = &t.replies[..t.replies.len().saturating_sub(1)];
-            let stage = if before.iter().any(|c| c.is_preliminary()) {
-                Stage::Started
+            let c = code.get();
+            let ok = if before.iter().any(|r| r.is_preliminary()) {
+                AFTER_1YZ.contains(&c)
             } else {
-                Stage::Sent
+                matches!(c, 226 | 250 | 400..=599)
             };
-            (sequence::fit(verb, stage, code) != Fit::Final)
-                .then(|| format!("{verb} {:?} ended by {code}", t.replies))
+            (!ok).then(|| format!("{} {:?} ended by {code}", t.command_name(), t.replies))
         })
         .collect()
 }

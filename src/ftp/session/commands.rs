@@ -50,11 +50,16 @@ impl Session {
                 self.quit = true;
                 PendingKind::Plain
             }
+            Verb::REST => {
+                self.restart = true;
+                PendingKind::Plain
+            }
             v if v.is_transfer() => {
                 self.transfers = self.transfers.saturating_add(1);
                 let arg = cmd.arg().map(|a| self.keep(a, cx).into_boxed_str());
                 let mut t = Transfer::new(v, arg, cx.now);
                 t.channel = self.channel.take().map(|c| *c);
+                t.restarted = std::mem::take(&mut self.restart);
                 if let (Some((path, size)), Some(arg)) = (&self.size_hint, &t.argument)
                     && path == arg
                     && v == Verb::RETR

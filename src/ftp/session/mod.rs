@@ -47,6 +47,8 @@ pub struct Session {
     /// direction is cleartext again.
     encrypted: Option<Box<[Option<RecordStream>; 2]>>,
     quit: bool,
+    /// A REST was sent since the last transfer command.
+    restart: bool,
     client_lines: LineFramer,
     server_lines: LineFramer,
     replies: ReplyAssembler,
@@ -86,6 +88,7 @@ impl Session {
             ccc: false,
             encrypted: None,
             quit: false,
+            restart: false,
             client_lines: LineFramer::new(),
             server_lines: LineFramer::new(),
             replies: ReplyAssembler::new(),

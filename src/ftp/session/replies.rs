@@ -37,8 +37,13 @@ impl Session {
             ReplyStep::Malformed => {
                 let detail = format!("reply line: {}", text::printable(line.bytes));
                 self.anomaly(Anomaly::MalformedReply, detail, cx);
-                // It may have answered the oldest command not answered so already.
-                if let Some(p) = self.pending.iter_mut().find(|p| !p.malformed_answer) {
+                // It may have answered the oldest command not answered so already (a
+                // transfer that has started ends only with a reply code).
+                if let Some(p) = self
+                    .pending
+                    .iter_mut()
+                    .find(|p| !p.malformed_answer && p.stage == Stage::Sent)
+                {
                     p.malformed_answer = true;
                 }
             }
@@ -196,12 +201,20 @@ impl Session {
 
     /// A 426 for a transfer whose command the capture did not see: an aborted transfer
     /// with no command, so that every 426 on the wire shows in the abort accounting.
+    /// Its start is the session's first packet, the earliest the capture knows of it;
+    /// its cause is `abor` when the client's ABOR is waiting, otherwise `unknown`.
     pub(super) fn abort_without_command(
         &mut self,
         code: ReplyCode,
         text: Option<&[u8]>,
         cx: &mut Ctx<'_>,
     ) {
+        let abor = self.pending.iter().any(|p| p.verb == Verb::ABOR);
+        let cause = if abor {
+            AbortCause::Abor
+        } else {
+            AbortCause::Unknown
+        };
         let record = TransferRecord {
             session: self.id,
             start: self.start,
@@ -215,7 +228,7 @@ impl Session {
             final_code: Some(code),
             final_text: text.map(|t| self.keep(t, cx)),
             outcome: Outcome::Aborted,
-            abort_cause: Some(AbortCause::Unknown),
+            abort_cause: Some(cause),
             interruption_cause: None,
             nat: false,
             announced_size: None,
@@ -257,7 +270,7 @@ impl Session {
                 let ch = self.channel.take().map(|c| *c);
                 self.drop_channel(ch, cx);
             }
-            (_, Verb::AUTH, 234) => {
+            (_, Verb::AUTH, 234) if !self.tls => {
                 self.tls = true;
                 self.encrypted = Some(Box::new([
                     Some(RecordStream::default()),

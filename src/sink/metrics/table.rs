@@ -7,7 +7,17 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
 use super::Metrics;
 use super::family::{counter, counter_vec, counts, gauge, preset};
 use crate::flow::{Counters, Eviction, TableBound};
-use crate::ftp::Bound;
+
+/// Every bound label of the engine (`ftp::Bound`) and the table (`TableBound`).
+const BOUND_ORDER: [&str; 7] = [
+    "line_length",
+    "pending_commands",
+    "reassembly_buffer",
+    "flows",
+    "expectations",
+    "sessions",
+    "stored_text",
+];
 
 #[derive(Clone)]
 pub struct Table {
@@ -59,15 +69,10 @@ impl Metrics {
         (self.table.gaps.get(), self.table.gap_bytes.get())
     }
 
-    /// Every bound, the table's then the engine's.
+    /// Every bound, in the report's order (the order of the one list they had before
+    /// the table and the engine counted their own).
     pub fn bounds_hit(&self) -> Vec<(&'static str, u64)> {
-        let mut names: Vec<&'static str> = TableBound::ALL.iter().map(|b| b.as_str()).collect();
-        for b in Bound::ALL.iter().map(|b| b.as_str()) {
-            if !names.contains(&b) {
-                names.push(b);
-            }
-        }
-        counts(&self.table.bounds, &names)
+        counts(&self.table.bounds, &BOUND_ORDER)
     }
 
     pub fn evictions(&self) -> Vec<(&'static str, u64)> {
@@ -100,5 +105,25 @@ impl Counters for Metrics {
 
     fn duplicate(&mut self) {
         self.table.duplicates.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ftp::Bound;
+
+    #[test]
+    fn the_report_lists_every_bound_once() {
+        let mut ours: Vec<&str> = BOUND_ORDER.to_vec();
+        let mut theirs: Vec<&str> = Bound::ALL
+            .iter()
+            .map(|b| b.as_str())
+            .chain(TableBound::ALL.iter().map(|b| b.as_str()))
+            .collect();
+        ours.sort();
+        theirs.sort();
+        theirs.dedup();
+        assert_eq!(ours, theirs);
     }
 }
