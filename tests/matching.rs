@@ -81,18 +81,28 @@ fn pure_ftpd_reset_download_then_noop_stays_incomplete() {
     );
 }
 
-#[test]
-fn a_noop_answered_during_a_download_leaves_its_426_to_the_download() {
-    // IIS-style: the server answers NOOP during the transfer, then aborts it.
+/// A download during which the client sends NOOP: the server answers it (after
+/// `before_reply`, if any), then the client resets the data connection and the server
+/// aborts the download.
+fn noop_during_download(before_reply: Option<&str>) -> Vec<ftpwatch::ftp::Event> {
     let mut s = logged_in();
     let mut d = s.pasv();
     start_retr(&mut s, &mut d, 20_000);
     s.cmd("NOOP");
+    if let Some(line) = before_reply {
+        s.reply(line);
+    }
     s.reply("200 NOOP command successful.");
     d.tcp.rst(&mut s.cap, d.client_side);
     s.reply("426 Connection closed; transfer aborted.");
     s.quit();
-    let events = analyse(&s.cap.to_pcap());
+    analyse(&s.cap.to_pcap())
+}
+
+#[test]
+fn a_noop_answered_during_a_download_leaves_its_426_to_the_download() {
+    // IIS-style: the server answers NOOP during the transfer, then aborts it.
+    let events = noop_during_download(None);
     let t = &transfers(&events)[0];
     assert_eq!(codes(t), [150, 426]);
     assert_eq!(t.final_code.map(|c| c.get()), Some(426));
@@ -280,16 +290,7 @@ fn a_426_after_an_abor_in_a_session_picked_up_mid_transfer_is_an_abort_by_abor()
 
 #[test]
 fn a_line_without_a_code_during_a_transfer_does_not_end_it() {
-    let mut s = logged_in();
-    let mut d = s.pasv();
-    start_retr(&mut s, &mut d, 20_000);
-    s.cmd("NOOP");
-    s.reply("Keeping the connection alive");
-    s.reply("200 NOOP ok");
-    d.tcp.rst(&mut s.cap, d.client_side);
-    s.reply("426 Connection closed; transfer aborted.");
-    s.quit();
-    let events = analyse(&s.cap.to_pcap());
+    let events = noop_during_download(Some("Keeping the connection alive"));
     let t = &transfers(&events)[0];
     assert_eq!(codes(t), [150, 426]);
     assert_eq!(t.outcome, Outcome::Aborted);
