@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{analyse_with, anomalies, metric, sessions, transfers};
+use common::{analyse_with, anomalies, close_of, metric, sessions, transfers};
 use ftpwatch::ftp::{AbortCause, CloseHow, Mode, Outcome, Role, Side, Verb};
 use ftpwatch::pipeline::Settings;
 use ftpwatch::synth::FtpSim;
@@ -76,13 +76,7 @@ fn after_ccc_the_session_is_followed_in_cleartext() {
     assert_eq!(t.mode, Some(Mode::Pasv));
     assert_eq!(t.outcome, Outcome::Aborted);
     assert_eq!(t.abort_cause, Some(AbortCause::ClientReset));
-    assert_eq!(
-        t.data
-            .as_ref()
-            .and_then(|d| d.first_close)
-            .map(|c| (c.by, c.how)),
-        Some((Role::Client, CloseHow::Rst))
-    );
+    assert_eq!(close_of(t), Some((Role::Client, CloseHow::Rst)));
     assert_eq!(t.data.as_ref().unwrap().bytes_to_server, 30_000);
     let sess = &sessions(&events)[0];
     assert!(sess.tls);

@@ -7,30 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{analyse, analyse_with, anomalies, metric, transfers};
-use ftpwatch::decode::TcpFlags;
-use ftpwatch::ftp::{AbortCause, CloseHow, Outcome, Role, Side, TransferRecord};
+use common::{analyse, analyse_with, anomalies, close_of, codes, logged_in, metric, transfers};
+use ftpwatch::ftp::{AbortCause, CloseHow, Outcome, Role};
 use ftpwatch::pipeline::Settings;
 use ftpwatch::synth::ftp::DataSim;
 use ftpwatch::synth::{FtpSim, Tcp};
-
-fn logged_in() -> FtpSim {
-    let mut s = FtpSim::default_v4();
-    s.connect();
-    s.login("alice", "pw");
-    s
-}
-
-fn close_of(t: &TransferRecord) -> Option<(Role, CloseHow)> {
-    t.data
-        .as_ref()
-        .and_then(|d| d.first_close)
-        .map(|c| (c.by, c.how))
-}
-
-fn codes(t: &TransferRecord) -> Vec<u16> {
-    t.replies.iter().map(|c| c.get()).collect()
-}
 
 /// STOR over EPSV with `bytes` uploaded, the data connection left open.
 fn start_stor(s: &mut FtpSim, bytes: u64) -> DataSim {
@@ -49,16 +30,7 @@ fn an_upload_frozen_for_an_hour_then_426_and_reset_is_stalled() {
     // An hour without a packet on either connection (servers wait up to 3600 s).
     s.cap.advance(Duration::from_secs(3600));
     // The 426, and the server's RST 0.4 ms after it.
-    let line = b"426 Failure reading network stream.\r\n".to_vec();
-    let f = s.ctrl.frame_at(
-        s.cap.link,
-        Side::Responder,
-        s.ctrl.seq_b,
-        TcpFlags::PSH | TcpFlags::ACK,
-        &line,
-    );
-    s.cap.push(f);
-    s.ctrl.seq_b = s.ctrl.seq_b.wrapping_add(line.len() as u32);
+    s.reply_now("426 Failure reading network stream.");
     s.cap.advance(Duration::from_micros(400));
     d.tcp.rst(&mut s.cap, d.server_side());
     s.quit();

@@ -4,20 +4,14 @@
 
 mod common;
 
-use common::{analyse, analyse_with, anomalies, metric, sessions, transfers};
-use ftpwatch::decode::TcpFlags;
-use ftpwatch::ftp::{AbortCause, CloseHow, Outcome, Role, Side, Verb};
+use common::{
+    analyse, analyse_with, anomalies, close_of, codes, logged_in, metric, sessions, transfers,
+};
+use ftpwatch::ftp::{AbortCause, CloseHow, Outcome, Role, Verb};
 use ftpwatch::pipeline::Settings;
 use ftpwatch::sink::eventlog::transfer_json;
 use ftpwatch::synth::FtpSim;
 use ftpwatch::synth::ftp::DataSim;
-
-fn logged_in() -> FtpSim {
-    let mut s = FtpSim::default_v4();
-    s.connect();
-    s.login("alice", "pw");
-    s
-}
 
 /// RETR over `d`, 150 with the size, and `bytes` of the download.
 fn start_retr(s: &mut FtpSim, d: &mut DataSim, bytes: u64) {
@@ -25,17 +19,6 @@ fn start_retr(s: &mut FtpSim, d: &mut DataSim, bytes: u64) {
     s.cmd("RETR big.bin");
     s.reply("150 Opening BINARY mode data connection for big.bin (1048576 bytes).");
     d.tcp.bulk(&mut s.cap, d.server_side(), bytes, 1448, 20);
-}
-
-fn codes(t: &ftpwatch::ftp::TransferRecord) -> Vec<u16> {
-    t.replies.iter().map(|c| c.get()).collect()
-}
-
-fn close_of(t: &ftpwatch::ftp::TransferRecord) -> Option<(Role, CloseHow)> {
-    t.data
-        .as_ref()
-        .and_then(|d| d.first_close)
-        .map(|c| (c.by, c.how))
 }
 
 #[test]
@@ -196,24 +179,11 @@ fn a_reply_outside_the_completion_set_never_ends_a_started_transfer() {
     assert_eq!(anomalies(&events), ["reply_out_of_sequence"]);
 }
 
-/// Server reply bytes pushed at the current capture time, without the simulator's
-/// ACK and pause after it.
-fn reply_now(s: &mut FtpSim, line: &str) {
-    let mut b = line.as_bytes().to_vec();
-    b.extend_from_slice(b"\r\n");
-    let flags = TcpFlags::PSH | TcpFlags::ACK;
-    let f = s
-        .ctrl
-        .frame_at(s.cap.link, Side::Responder, s.ctrl.seq_b, flags, &b);
-    s.cap.push(f);
-    s.ctrl.seq_b = s.ctrl.seq_b.wrapping_add(b.len() as u32);
-}
-
 #[test]
 fn a_426_in_a_session_picked_up_after_its_command_is_an_aborted_transfer() {
     let mut s = FtpSim::default_v4();
     // No handshake: the capture starts during a transfer.
-    reply_now(&mut s, "426 Connection closed; transfer aborted.");
+    s.reply_now("426 Connection closed; transfer aborted.");
     s.cap.advance_ms(5);
     s.cmd("QUIT");
     s.reply("221 Goodbye.");
@@ -272,7 +242,7 @@ fn a_426_with_no_transfer_in_a_session_seen_whole_is_an_anomaly() {
 #[test]
 fn a_426_after_an_abor_in_a_session_picked_up_mid_transfer_is_an_abort_by_abor() {
     let mut s = FtpSim::default_v4();
-    reply_now(&mut s, "150 Opening BINARY mode data connection.");
+    s.reply_now("150 Opening BINARY mode data connection.");
     s.cap.advance_ms(5);
     s.cmd("ABOR");
     s.reply("426 Transfer aborted.");

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::frame::Link;
 use super::tcp::{Capture, Tcp};
+use crate::decode::TcpFlags;
 use crate::ftp::Side;
 
 /// An FTP session being written into a capture.
@@ -95,6 +96,20 @@ impl FtpSim {
         b.extend_from_slice(b"\r\n");
         self.ctrl.send(&mut self.cap, Side::Responder, &b);
         self.cap.advance_ms(1);
+    }
+
+    /// A reply sent at the current capture time, with no ACK or pause after it (for
+    /// what must follow within microseconds, or a capture that starts with it).
+    pub fn reply_now(&mut self, line: &str) {
+        let mut b = line.as_bytes().to_vec();
+        b.extend_from_slice(b"\r\n");
+        let flags = TcpFlags::PSH | TcpFlags::ACK;
+        let seq = self.ctrl.seq_b;
+        let f = self
+            .ctrl
+            .frame_at(self.cap.link, Side::Responder, seq, flags, &b);
+        self.cap.push(f);
+        self.ctrl.seq_b = seq.wrapping_add(b.len() as u32);
     }
 
     /// USER, PASS (with `password`), TYPE I.

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use ftpwatch::capture::{FileSource, FrameSource, Next};
-use ftpwatch::ftp::{Event, SessionRecord, TransferRecord};
+use ftpwatch::ftp::{CloseHow, Event, Role, SessionRecord, TransferRecord};
 use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::sink::{EventSink, Metrics};
+use ftpwatch::synth::FtpSim;
 
 #[derive(Default)]
 pub struct Collect(pub Vec<Event>);
@@ -133,4 +134,25 @@ pub fn finals_outside_sequence(events: &[Event]) -> Vec<String> {
             (!ok).then(|| format!("{} {:?} ended by {code}", t.command_name(), t.replies))
         })
         .collect()
+}
+
+/// A session on the default addresses, logged in (USER, PASS, TYPE I).
+pub fn logged_in() -> FtpSim {
+    let mut s = FtpSim::default_v4();
+    s.connect();
+    s.login("alice", "pw");
+    s
+}
+
+/// Every reply code a transfer got, in order.
+pub fn codes(t: &TransferRecord) -> Vec<u16> {
+    t.replies.iter().map(|c| c.get()).collect()
+}
+
+/// Who tore the transfer's data connection down first, and how.
+pub fn close_of(t: &TransferRecord) -> Option<(Role, CloseHow)> {
+    t.data
+        .as_ref()
+        .and_then(|d| d.first_close)
+        .map(|c| (c.by, c.how))
 }

@@ -100,6 +100,23 @@ def reset(sock):
     sock.close()
 
 
+def drain(sock, seconds, limit, step_timeout, chunk):
+    """Read what the server still sends for up to `seconds` (at most `limit` bytes), as
+    a client waiting for its abort to take effect does; returns the bytes read."""
+    sock.settimeout(step_timeout)
+    deadline, drained = time.time() + seconds, 0
+    try:
+        while time.time() < deadline and drained < limit:
+            data = sock.recv(chunk)
+            if not data:
+                print("  (server closed the data connection)")
+                break
+            drained += len(data)
+    except OSError:
+        pass
+    return drained
+
+
 def replies_until_final(c, timeout=TIMEOUT):
     """Read replies until one that is not 1yz, or until the server goes quiet."""
     deadline = time.time() + timeout
@@ -156,17 +173,7 @@ def abor(host, bsd):
     c.send(b"ABOR", oob_prefix=b"\xff\xf4\xff\xf2" if bsd else b"")
     # Read on for a moment as real clients do (a server that handles ABOR at once
     # closes the data connection itself), then close: with unread data that is a RST.
-    d.settimeout(0.2)
-    deadline, drained = time.time() + 0.5, 0
-    try:
-        while time.time() < deadline and drained < 262144:
-            chunk = d.recv(65536)
-            if not chunk:
-                print("  (server closed the data connection)")
-                break
-            drained += len(chunk)
-    except OSError:
-        pass
+    drain(d, seconds=0.5, limit=262144, step_timeout=0.2, chunk=65536)
     d.close()
     replies_until_final(c, timeout=5)  # 426 (or 226)
     replies_until_final(c, timeout=2)  # 226/225 for the ABOR itself
@@ -256,17 +263,7 @@ def ftplib_abort(host):
         print(f"  abort() raised: {e!r}")
     # The server may go on sending: read on a moment, as a client that waits for its
     # abort to take effect does, then close (with unread data, a reset).
-    deadline, drained = time.time() + 0.3, 0
-    conn.settimeout(0.1)
-    try:
-        while time.time() < deadline and drained < 65536:
-            chunk = conn.recv(16384)
-            if not chunk:
-                print("  (server closed the data connection)")
-                break
-            drained += len(chunk)
-    except OSError:
-        pass
+    drained = drain(conn, seconds=0.3, limit=65536, step_timeout=0.1, chunk=16384)
     print(f"  read {drained} more bytes; closing the data connection", flush=True)
     conn.close()
     f.sock.settimeout(5)
