@@ -58,11 +58,17 @@ fn a_multi_line_reply_of_100000_lines_is_one_reply() {
     s.quit();
     let (events, p) = analyse_with(&s.cap.to_pcap(), Settings::default());
     assert_eq!(
-        metric(&p, "ftp_replies_total{class=\"2xx\",code=\"213\"}"),
+        metric(
+            &p,
+            "ftp_replies_total{class=\"2xx\",code=\"213\",origin=\"server\"}"
+        ),
         1
     );
     assert_eq!(
-        metric(&p, "ftp_replies_total{class=\"2xx\",code=\"221\"}"),
+        metric(
+            &p,
+            "ftp_replies_total{class=\"2xx\",code=\"221\",origin=\"server\"}"
+        ),
         1
     );
     assert_eq!(sessions(&events)[0].end_reason.as_str(), "quit");
@@ -171,7 +177,10 @@ fn reply_codes_000_and_999_are_malformed_not_replies() {
     assert_eq!(anomalies(&events), ["malformed_reply", "malformed_reply"]);
     // Each answered its NOOP; QUIT still got its 221.
     assert_eq!(
-        metric(&p, "ftp_replies_total{class=\"2xx\",code=\"221\"}"),
+        metric(
+            &p,
+            "ftp_replies_total{class=\"2xx\",code=\"221\",origin=\"server\"}"
+        ),
         1
     );
     assert_eq!(sessions(&events)[0].end_reason.as_str(), "quit");

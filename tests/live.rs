@@ -327,7 +327,10 @@ fn metrics_endpoint_serves_the_registry() {
         Some(1.0)
     );
     assert_eq!(
-        metric(port, "ftp_replies_total{class=\"2xx\",code=\"226\"}"),
+        metric(
+            port,
+            "ftp_replies_total{class=\"2xx\",code=\"226\",origin=\"server\"}"
+        ),
         Some(1.0)
     );
     // The data segments cross to the analysis thread as headers only (their payload

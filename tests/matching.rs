@@ -207,7 +207,10 @@ fn a_426_in_a_session_picked_up_after_its_command_is_an_aborted_transfer() {
         1
     );
     assert_eq!(
-        metric(&text, "ftp_replies_total{class=\"4xx\",code=\"426\"}"),
+        metric(
+            &text,
+            "ftp_replies_total{class=\"4xx\",code=\"426\",origin=\"server\"}"
+        ),
         1
     );
     assert_eq!(

@@ -41,3 +41,13 @@ pub use output::{
 pub use reply::ReplyCode;
 pub(crate) use shared::Map;
 pub use time::Timestamp;
+
+/// The engine's wire parsers, for the inline proxy: it frames and rewrites the same
+/// commands and replies, and must read them exactly as the engine does.
+pub mod parse {
+    pub use super::command::{Command, parse as command};
+    pub use super::endpoint::{
+        EndpointError, parse_eprt_arg, parse_epsv_reply, parse_pasv_reply, parse_port_arg,
+    };
+    pub use super::reply::{ReplyAssembler, ReplyStep};
+}

@@ -151,12 +151,19 @@ impl<W: Write> EventLog<W> {
     }
 }
 
-impl<W: Write> super::EventSink for EventLog<W> {
-    fn event(&mut self, e: &Event) {
+impl<W: Write> EventLog<W> {
+    /// What the log leaves out.
+    pub fn options(&self) -> LogOptions {
+        self.opts
+    }
+
+    /// Write one record as a line. Records other than the engine's events (the proxy's
+    /// own, or an engine event with fields added) go through here too.
+    pub fn record(&mut self, v: &Value) {
         if self.error.is_some() {
             return;
         }
-        let mut line = event_json(e, self.opts).to_string();
+        let mut line = v.to_string();
         line.push('\n');
         if let Err(err) = self
             .out
@@ -165,5 +172,11 @@ impl<W: Write> super::EventSink for EventLog<W> {
         {
             self.error = Some(err);
         }
+    }
+}
+
+impl<W: Write> super::EventSink for EventLog<W> {
+    fn event(&mut self, e: &Event) {
+        self.record(&event_json(e, self.opts));
     }
 }

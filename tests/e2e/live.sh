@@ -104,7 +104,7 @@ expect_metric 'ftp_transfers_total{command="RETR",outcome="aborted"}' 4
 expect_metric 'ftp_transfers_total{command="STOR",outcome="completed"}' 3
 expect_metric 'ftp_transfers_total{command="LIST",outcome="completed"}' 1
 expect_metric 'ftp_transfers_total{command="NLST",outcome="completed"}' 1
-expect_metric 'ftp_replies_total{class="4xx",code="426"}' 4
+expect_metric 'ftp_replies_total{class="4xx",code="426",origin="server"}' 4
 expect_metric 'ftp_transfer_aborts_total{cause="client_reset"}' 2
 expect_metric 'ftp_transfer_aborts_total{cause="abor"}' 2
 expect_metric 'ftp_sessions_active' 0

@@ -75,8 +75,8 @@ impl Wire {
             replies: counter_vec(
                 r,
                 "ftp_replies_total",
-                "FTP replies seen, by reply code and class (multi-line replies count once).",
-                &["class", "code"],
+                "FTP replies, by reply code and class (multi-line replies count once), and by origin: server (as seen from the server's end), or proxy (written by `ftpwatch proxy` itself).",
+                &["class", "code", "origin"],
             ),
             commands: counter_vec(
                 r,
@@ -170,7 +170,7 @@ impl Wire {
         for c in PRESET_CODES {
             let code = ReplyCode::new(*c).expect("preset codes are valid");
             self.replies
-                .with_label_values(&[code.class_label(), &c.to_string()]);
+                .with_label_values(&[code.class_label(), &c.to_string(), "server"]);
         }
         preset(
             &self.commands,
@@ -240,6 +240,16 @@ impl Wire {
     }
 }
 
+impl Wire {
+    /// A reply the inline proxy wrote itself (never one of the server's).
+    pub fn proxy_reply(&self, code: ReplyCode) {
+        let mut buf = itoa::Buffer::new();
+        self.replies
+            .with_label_values(&[code.class_label(), buf.format(code.get()), "proxy"])
+            .inc();
+    }
+}
+
 // Read-backs for the text report.
 impl Metrics {
     pub fn anomaly_counts(&self) -> Vec<(&'static str, u64)> {
@@ -261,7 +271,7 @@ impl Counters for Metrics {
         let mut buf = itoa::Buffer::new();
         self.wire
             .replies
-            .with_label_values(&[code.class_label(), buf.format(code.get())])
+            .with_label_values(&[code.class_label(), buf.format(code.get()), "server"])
             .inc();
     }
 
