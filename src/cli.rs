@@ -26,6 +26,9 @@ pub enum Command {
     Read(ReadArgs),
     /// Capture on network interfaces and serve Prometheus metrics (needs CAP_NET_RAW).
     Live(LiveArgs),
+    /// Relay FTP as an inline proxy (reverse or transparent) and explain every transfer
+    /// first-hand: same event log and metrics as `live`, plus the proxy's own.
+    Proxy(ProxyArgs),
     /// Explain an FTP reply code: its class, meaning, when you see it, what to do.
     Explain {
         /// A three-digit reply code, e.g. 426.
@@ -33,12 +36,9 @@ pub enum Command {
     },
 }
 
-/// Options shared by every command that analyses traffic.
+/// Options of the FTP engine, shared by every command that analyses traffic.
 #[derive(Args, Debug, Clone)]
-pub struct AnalysisArgs {
-    /// TCP ports of FTP control connections, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "21")]
-    pub ports: Vec<u16>,
+pub struct EngineArgs {
     /// Leave user names out of every output (records, texts, logs).
     #[arg(long)]
     pub redact_user: bool,
@@ -50,9 +50,6 @@ pub struct AnalysisArgs {
     /// thread) comes on top.
     #[arg(long, default_value = "512M", value_parser = parse_size)]
     pub max_memory: usize,
-    /// Connections tracked at once (default: from --max-memory, 262,144 for 512M).
-    #[arg(long)]
-    pub max_flows: Option<usize>,
     /// Seconds after a 426 to wait for the data connection's teardown.
     #[arg(long, default_value_t = 2.0)]
     pub abort_settle: f64,
@@ -61,27 +58,49 @@ pub struct AnalysisArgs {
     pub stall_after: f64,
 }
 
+/// A number of seconds given on the command line.
+pub fn secs(name: &str, v: f64) -> Result<Duration, String> {
+    if (0.0..1e6).contains(&v) {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("{name}: {v} is not a number of seconds"))
+    }
+}
+
+impl EngineArgs {
+    pub fn settings(&self) -> Result<Settings, String> {
+        let mut s = Settings::with_memory_budget(self.max_memory);
+        s.engine.abort_settle = secs("--abort-settle", self.abort_settle)?;
+        s.engine.stall_after = secs("--stall-after", self.stall_after)?;
+        s.engine.redact_user = self.redact_user;
+        s.engine.trace = self.debug;
+        Ok(s)
+    }
+}
+
+/// Options shared by the commands that analyse captured packets.
+#[derive(Args, Debug, Clone)]
+pub struct AnalysisArgs {
+    /// TCP ports of FTP control connections, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "21")]
+    pub ports: Vec<u16>,
+    /// Connections tracked at once (default: from --max-memory, 262,144 for 512M).
+    #[arg(long)]
+    pub max_flows: Option<usize>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 impl AnalysisArgs {
     pub fn settings(&self) -> Result<Settings, String> {
         if self.ports.contains(&0) {
             return Err("--ports: port 0 is not a port".into());
         }
-        let secs = |name: &str, v: f64| {
-            if (0.0..1e6).contains(&v) {
-                Ok(Duration::from_secs_f64(v))
-            } else {
-                Err(format!("{name}: {v} is not a number of seconds"))
-            }
-        };
-        let mut s = Settings::with_memory_budget(self.max_memory);
+        let mut s = self.engine.settings()?;
         s.flow.control_ports = self.ports.clone();
         if let Some(n) = self.max_flows {
             s.flow.max_flows = n.max(1);
         }
-        s.engine.abort_settle = secs("--abort-settle", self.abort_settle)?;
-        s.engine.stall_after = secs("--stall-after", self.stall_after)?;
-        s.engine.redact_user = self.redact_user;
-        s.engine.trace = self.debug;
         Ok(s)
     }
 }
@@ -180,6 +199,123 @@ pub struct LiveArgs {
     pub analysis: AnalysisArgs,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamModeArg {
+    Passive,
+    Active,
+    Same,
+}
+
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    /// Reverse mode: relay every client to this FTP server (HOST:PORT).
+    #[arg(
+        long,
+        required_unless_present = "transparent",
+        conflicts_with = "transparent"
+    )]
+    pub upstream: Option<String>,
+    /// Transparent mode: relay each client to where it was going before a REDIRECT
+    /// rule sent it here (SO_ORIGINAL_DST); needs --allow-dest.
+    #[arg(long, requires = "allow_dest")]
+    pub transparent: bool,
+    /// Servers that may be reached in transparent mode (CIDR; repeat for several).
+    #[arg(long = "allow-dest", value_name = "CIDR")]
+    pub allow_dest: Vec<ftpwatch::proxy::Cidr>,
+    /// Address to accept FTP clients on; repeat for several.
+    #[arg(long = "ftp-listen", value_name = "ADDR", default_value = "[::]:21")]
+    pub ftp_listen: Vec<std::net::SocketAddr>,
+    /// Address for the HTTP server (/metrics, /, /healthz).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// Write the event log (JSON lines) here; `-` for standard output.
+    #[arg(long)]
+    pub events: Option<String>,
+    /// Ports for the proxy's data listeners, LO-HI (default: ephemeral ports).
+    #[arg(long, value_name = "LO-HI", value_parser = parse_port_range)]
+    pub data_ports: Option<(u16, u16)>,
+    /// How the proxy opens data connections to the server: `passive` (EPSV, then PASV
+    /// if refused), `active` (PORT/EPRT), or the `same` as the client.
+    #[arg(long, value_enum, default_value_t = UpstreamModeArg::Passive)]
+    pub upstream_mode: UpstreamModeArg,
+    /// Sessions relayed at once; more are answered with 421 and counted.
+    #[arg(long, default_value_t = 1024)]
+    pub max_sessions: usize,
+    /// Seconds to wait for a connection to a server or to a client's PORT endpoint.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Seconds a session (control and data) may stand idle before it is closed.
+    #[arg(long, default_value_t = 900.0)]
+    pub idle_timeout: f64,
+    /// On SIGTERM, seconds running sessions get to finish before they are closed.
+    #[arg(long, default_value_t = 30.0)]
+    pub drain: f64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `LO-HI`, both unprivileged or not, LO ≤ HI.
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected LO-HI, e.g. 40000-40999"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{s:?}: {p:?} is not a port"))
+    };
+    let (lo, hi) = (port(lo)?, port(hi)?);
+    if lo > hi {
+        return Err(format!("{s:?}: the first port is above the last"));
+    }
+    Ok((lo, hi))
+}
+
+impl ProxyArgs {
+    fn config(self) -> Result<crate::proxy_cli::ProxyConfig, String> {
+        use ftpwatch::proxy::{Config, Upstream, UpstreamMode};
+        let settings = self.engine.settings()?;
+        let upstream = match self.upstream {
+            Some(h) => {
+                if !h.contains(':') {
+                    return Err(format!("--upstream {h:?}: expected HOST:PORT"));
+                }
+                Upstream::Fixed(h)
+            }
+            None => Upstream::Transparent {
+                allow: self.allow_dest,
+            },
+        };
+        if self.max_sessions == 0 {
+            return Err("--max-sessions must be at least 1".into());
+        }
+        let proxy = Config {
+            upstream,
+            upstream_mode: match self.upstream_mode {
+                UpstreamModeArg::Passive => UpstreamMode::Passive,
+                UpstreamModeArg::Active => UpstreamMode::Active,
+                UpstreamModeArg::Same => UpstreamMode::Same,
+            },
+            data_ports: self.data_ports,
+            max_sessions: self.max_sessions,
+            connect_timeout: secs("--connect-timeout", self.connect_timeout)?,
+            idle_timeout: secs("--idle-timeout", self.idle_timeout)?,
+            max_line: settings.engine.max_line,
+            ..Config::default()
+        };
+        Ok(crate::proxy_cli::ProxyConfig {
+            proxy,
+            ftp_listen: self.ftp_listen,
+            listen: self.listen,
+            events: self.events,
+            drain: secs("--drain", self.drain)?,
+            settings,
+        })
+    }
+}
+
 impl ReadArgs {
     fn config(self) -> Result<ReadConfig, String> {
         let output = if self.json {
@@ -241,6 +377,10 @@ pub fn main() -> ExitCode {
         },
         Command::Live(args) => match args.config() {
             Ok(cfg) => crate::live::run(cfg),
+            Err(e) => invalid(e),
+        },
+        Command::Proxy(args) => match args.config() {
+            Ok(cfg) => crate::proxy_cli::run(cfg),
             Err(e) => invalid(e),
         },
         Command::Explain { code } => match crate::explain::explain(&code) {

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod flow;
 pub mod ftp;
 pub mod pipeline;
+pub mod proxy;
 pub mod sink;
 
 pub use capture::{FileSource, Frame, FrameSource, FrameTime, Next};

@@ -4,6 +4,8 @@
 mod cli;
 mod explain;
 mod live;
+mod logfile;
+mod proxy_cli;
 mod read;
 
 fn main() -> std::process::ExitCode {

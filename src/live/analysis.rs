@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use super::capture::Batch;
-use super::logfile::LogTarget;
+use crate::logfile::LogTarget;
 use ftpwatch::capture::{Frame, FrameTime};
 use ftpwatch::ftp::Timestamp;
 use ftpwatch::pipeline::Pipeline;

@@ -11,7 +11,6 @@
 
 mod analysis;
 mod capture;
-mod logfile;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
@@ -19,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::logfile::LogTarget;
 use ftpwatch::capture::FrameTime;
 use ftpwatch::capture::live::pnet_backend::PnetOpener;
 use ftpwatch::capture::live::replay::ReplayOpener;
@@ -28,7 +28,6 @@ use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::sink::eventlog::LogOptions;
 use ftpwatch::sink::exporter;
 use ftpwatch::sink::{EventLog, Metrics};
-use logfile::LogTarget;
 
 /// Exit status for a problem with the environment (privileges, interface, port).
 pub const EXIT_ENVIRONMENT: u8 = 1;

@@ -13,6 +13,8 @@
 mod capture;
 mod family;
 pub use capture::{PACKET_SKIP_REASONS, RECORD_SKIP_REASONS};
+mod proxy;
+pub use proxy::ProxyMetrics;
 mod table;
 mod wire;
 
@@ -67,6 +69,13 @@ impl Metrics {
             ),
             registry,
         }
+    }
+
+    /// The registry with the inline proxy's metrics too (`ftpwatch proxy`).
+    pub fn with_proxy() -> (Self, ProxyMetrics) {
+        let m = Metrics::new();
+        let p = ProxyMetrics::new(&m.registry, m.wire.clone());
+        (m, p)
     }
 
     pub fn registry(&self) -> &Registry {

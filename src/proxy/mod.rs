@@ -1,0 +1,230 @@
+//! `ftpwatch proxy`: an inline FTP proxy that relays the control connection and every
+//! data connection faithfully, and feeds the same sans-IO engine as capture mode from
+//! its own sockets (not through capture, decode or the connection table), so every
+//! transfer gets the outcome, cause and metrics capture mode gives, known first-hand.
+//!
+//! Tasks on tokio: one per listener (accept), one per session (`control`), one per data
+//! connection (`data`, which relays with `relay`). The engine runs on its own thread
+//! (`feed`), fed notes over a bounded channel. `rewrite` is the sans-IO part of the
+//! control channel: which lines the proxy changes, and how.
+
+mod control;
+mod data;
+mod feed;
+mod lines;
+mod relay;
+mod rewrite;
+mod target;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::ftp::ConnId;
+use crate::sink::metrics::ProxyMetrics;
+
+pub use control::ProxyReply;
+pub use feed::{Analysis, Feed, Msg, run as run_analysis};
+pub use relay::Leg;
+pub use target::{Cidr, Upstream};
+
+/// Which data connection the proxy opens toward the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamMode {
+    /// EPSV, or PASV if the server refuses EPSV: the proxy connects (default; works
+    /// through the server's firewall as any client would).
+    Passive,
+    /// PORT/EPRT: the server connects to the proxy.
+    Active,
+    /// As the client asked.
+    Same,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub upstream: Upstream,
+    pub upstream_mode: UpstreamMode,
+    /// Ports for the proxy's data listeners; `None`: ephemeral ports.
+    pub data_ports: Option<(u16, u16)>,
+    pub max_sessions: usize,
+    /// Connecting to the server or to a client's PORT endpoint.
+    pub connect_timeout: Duration,
+    /// Waiting for a peer to connect to a data listener.
+    pub accept_timeout: Duration,
+    /// A session with nothing moving on its control or data connections, or a data
+    /// connection with nothing moving, is closed after this long.
+    pub idle_timeout: Duration,
+    /// The engine's line cap; longer lines are passed on unparsed.
+    pub max_line: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            upstream: Upstream::Transparent { allow: Vec::new() },
+            upstream_mode: UpstreamMode::Passive,
+            data_ports: None,
+            max_sessions: 1024,
+            connect_timeout: Duration::from_secs(10),
+            accept_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(900),
+            max_line: 8192,
+        }
+    }
+}
+
+/// What every task of the proxy shares.
+pub struct Shared {
+    pub cfg: Config,
+    pub feed: Feed,
+    pub metrics: ProxyMetrics,
+    ports: data::PortPool,
+    next_conn: AtomicU64,
+    sessions: Arc<Semaphore>,
+    /// Set at the end of the drain: sessions still open are closed.
+    stop: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn new(
+        cfg: Config,
+        feed: Feed,
+        metrics: ProxyMetrics,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Shared {
+            ports: data::PortPool::new(cfg.data_ports),
+            sessions: Arc::new(Semaphore::new(cfg.max_sessions)),
+            cfg,
+            feed,
+            metrics,
+            next_conn: AtomicU64::new(1),
+            stop,
+        }
+    }
+
+    fn next_conn(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Sessions open now.
+    pub fn sessions_open(&self) -> usize {
+        self.cfg.max_sessions - self.sessions.available_permits()
+    }
+}
+
+/// A connection error as a bounded label.
+pub fn failure_reason(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "refused",
+        io::ErrorKind::TimedOut => "timeout",
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => "reset",
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => "unreachable",
+        _ => match e.raw_os_error() {
+            Some(libc::EHOSTUNREACH | libc::ENETUNREACH) => "unreachable",
+            _ => "other",
+        },
+    }
+}
+
+/// Accept sessions on `listener` until `accepting` turns false.
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut accepting: watch::Receiver<bool>,
+) {
+    loop {
+        let (client, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a little rather than spin.
+                    eprintln!("ftpwatch: accepting an FTP client: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = accepting.changed() => {
+                if !*accepting.borrow() { return; }
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move { session(client, shared).await });
+    }
+}
+
+async fn session(client: TcpStream, shared: Arc<Shared>) {
+    let Ok(client_addr) = client.peer_addr() else {
+        return;
+    };
+    let Ok(permit) = shared.sessions.clone().try_acquire_owned() else {
+        shared.metrics.session_refused("max_sessions");
+        refuse(&shared, client, ProxyReply::TooManySessions, None).await;
+        return;
+    };
+    let dest = match target::destination(&shared.cfg.upstream, &client).await {
+        Ok(d) => d,
+        Err(target::Refusal::NotAllowed(dest)) => {
+            shared.metrics.session_refused("destination_refused");
+            refuse(&shared, client, ProxyReply::DestinationRefused, Some(dest)).await;
+            return;
+        }
+        Err(target::Refusal::NoOriginalDestination) => {
+            shared.metrics.session_refused("no_original_dst");
+            refuse(&shared, client, ProxyReply::DestinationRefused, None).await;
+            return;
+        }
+        Err(target::Refusal::Resolve(e)) => {
+            eprintln!("ftpwatch: resolving the upstream server: {e}");
+            shared.metrics.upstream_failed("other");
+            refuse(&shared, client, ProxyReply::UpstreamUnavailable, None).await;
+            return;
+        }
+    };
+    let connected =
+        tokio::time::timeout(shared.cfg.connect_timeout, TcpStream::connect(dest)).await;
+    let server = match connected {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            shared.metrics.upstream_failed(failure_reason(&e));
+            refuse(&shared, client, ProxyReply::UpstreamUnavailable, Some(dest)).await;
+            return;
+        }
+        Err(_) => {
+            shared.metrics.upstream_failed("timeout");
+            refuse(&shared, client, ProxyReply::UpstreamUnavailable, Some(dest)).await;
+            return;
+        }
+    };
+    let _ = (client.set_nodelay(true), server.set_nodelay(true));
+    let _ = client_addr;
+    shared.metrics.session_opened();
+    let end = control::run(shared.clone(), client, server).await;
+    shared.metrics.session_closed(end.as_str());
+    drop(permit);
+}
+
+/// Answer a client the proxy cannot serve with one of its own replies, then close.
+async fn refuse(
+    shared: &Shared,
+    mut client: TcpStream,
+    reply: ProxyReply,
+    server: Option<SocketAddr>,
+) {
+    let Ok(client_addr) = client.peer_addr() else {
+        return;
+    };
+    let wait = shared.cfg.connect_timeout;
+    let _ = tokio::time::timeout(
+        wait,
+        control::write_own(shared, &mut client, reply, client_addr, server),
+    )
+    .await;
+    let _ = tokio::io::AsyncWriteExt::shutdown(&mut client).await;
+}

@@ -1,0 +1,230 @@
+//! Relaying one data connection between its two legs, faithfully: bytes unchanged, a
+//! FIN on one leg becomes a `shutdown(Write)` on the other (a half-close stays a
+//! half-close), and a reset becomes a reset (SO_LINGER 0), so the proxy never turns a
+//! clean close into an abort or hides one. Each direction holds one bounded buffer.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+
+use crate::ftp::{CloseHow, ConnId};
+
+use super::feed::{Feed, Note};
+
+/// Bytes read at once from a data leg: the per-direction buffer.
+pub const DATA_BUFFER: usize = 64 << 10;
+
+/// One of the two legs of a relayed connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Leg {
+    /// Between the FTP client and the proxy.
+    Client,
+    /// Between the proxy and the FTP server.
+    Server,
+}
+
+impl Leg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Leg::Client => "client",
+            Leg::Server => "server",
+        }
+    }
+
+    pub fn other(self) -> Leg {
+        match self {
+            Leg::Client => Leg::Server,
+            Leg::Server => Leg::Client,
+        }
+    }
+}
+
+/// What happened on a leg, as the relay saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegEvent {
+    /// `n` bytes read from this leg's peer (and passed to the other leg).
+    Read(u64),
+    /// `n` bytes written to this leg's peer.
+    Written(u64),
+    /// This leg's peer closed (FIN) or reset (RST) it. The relay at once does the same
+    /// to the other leg (shutdown(Write), or RST), so that is not reported separately.
+    PeerClosed(CloseHow),
+    /// The proxy reset this leg on its own (both directions idle past the limit).
+    ProxyReset,
+}
+
+/// Where a relay reports its legs' events: the feed, for one data connection.
+pub struct Reporter<'a> {
+    pub feed: &'a Feed,
+    pub conn: ConnId,
+}
+
+impl Reporter<'_> {
+    async fn send(&self, leg: Leg, ev: LegEvent) {
+        self.feed.send(Note::Leg(self.conn, leg, ev)).await;
+    }
+}
+
+/// How one direction ended.
+enum DirEnd {
+    /// The source sent FIN; the destination was shut down for writing.
+    Eof,
+    /// The source reset its leg.
+    SrcReset,
+    /// Writing to the destination failed: its peer reset (or is gone).
+    DstReset,
+    /// Nothing moved either way for the idle limit.
+    Idle,
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    // A read error on an established socket is a reset in practice (ECONNRESET,
+    // ETIMEDOUT after retransmissions, EPIPE); all of them end the leg abruptly.
+    !matches!(e.kind(), io::ErrorKind::Interrupted)
+}
+
+/// When either direction last moved bytes, in milliseconds since `base`: the relay is
+/// idle only when both are.
+struct Activity {
+    base: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = self.base.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.base.elapsed().saturating_sub(last)
+    }
+}
+
+async fn pump(
+    from: Leg,
+    src: &mut ReadHalf<'_>,
+    dst: &mut WriteHalf<'_>,
+    idle: Duration,
+    activity: &Activity,
+    report: &Reporter<'_>,
+) -> DirEnd {
+    let mut buf = vec![0u8; DATA_BUFFER];
+    loop {
+        let n = match tokio::time::timeout(idle, src.read(&mut buf)).await {
+            // The other direction may be busy (a download's client side is silent).
+            Err(_) if activity.quiet_for() < idle => continue,
+            Err(_) => return DirEnd::Idle,
+            Ok(Ok(0)) => {
+                let _ = dst.shutdown().await;
+                report.send(from, LegEvent::PeerClosed(CloseHow::Fin)).await;
+                return DirEnd::Eof;
+            }
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) if is_reset(&e) => {
+                report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
+                return DirEnd::SrcReset;
+            }
+            Ok(Err(_)) => continue,
+        };
+        activity.touch();
+        report.send(from, LegEvent::Read(n as u64)).await;
+        // While the destination is slow, a reset of the source must not wait behind the
+        // bytes queued ahead of it: the peer's RST is passed on when it arrives, and
+        // what was still queued is dropped, as it would be without the proxy.
+        let wrote = tokio::select! {
+            biased;
+            _ = reset_arrives(src.as_ref()) => {
+                report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
+                return DirEnd::SrcReset;
+            }
+            r = dst.write_all(&buf[..n]) => r,
+        };
+        if wrote.is_err() {
+            report
+                .send(from.other(), LegEvent::PeerClosed(CloseHow::Rst))
+                .await;
+            return DirEnd::DstReset;
+        }
+        report.send(from.other(), LegEvent::Written(n as u64)).await;
+    }
+}
+
+/// Resolves when the socket reports an error (a RST arrived), whatever is queued.
+async fn reset_arrives(s: &TcpStream) {
+    loop {
+        match s.ready(Interest::ERROR).await {
+            Ok(r) if r.is_error() => return,
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Relay between the client leg and the server leg until both directions are done or
+/// one leg is reset. `idle`: a direction with nothing to read for this long ends the
+/// relay (both legs reset). Returns when both sockets are closed.
+pub async fn relay(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    idle: Duration,
+    report: &Reporter<'_>,
+) {
+    // Which leg, if any, the proxy must reset because its other leg was reset.
+    let mut reset: Option<Leg> = None;
+    let activity = Activity {
+        base: Instant::now(),
+        last_ms: AtomicU64::new(0),
+    };
+    {
+        let (mut cr, mut cw) = client.split();
+        let (mut sr, mut sw) = server.split();
+        let mut up = Box::pin(pump(Leg::Client, &mut cr, &mut sw, idle, &activity, report));
+        let mut down = Box::pin(pump(Leg::Server, &mut sr, &mut cw, idle, &activity, report));
+        let (mut up_done, mut down_done) = (false, false);
+        while !(up_done && down_done) {
+            let (dir_from, end) = tokio::select! {
+                e = &mut up, if !up_done => { up_done = true; (Leg::Client, e) }
+                e = &mut down, if !down_done => { down_done = true; (Leg::Server, e) }
+            };
+            match end {
+                DirEnd::Eof => {}
+                DirEnd::SrcReset => {
+                    reset = Some(dir_from.other());
+                    break;
+                }
+                DirEnd::DstReset => {
+                    reset = Some(dir_from);
+                    break;
+                }
+                DirEnd::Idle => {
+                    // Both legs: neither side gets a clean end it did not ask for.
+                    drop(up);
+                    drop(down);
+                    for (leg, s) in [(Leg::Client, &client), (Leg::Server, &server)] {
+                        let _ = s.set_zero_linger();
+                        report.send(leg, LegEvent::ProxyReset).await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+    if let Some(leg) = reset {
+        let s = match leg {
+            Leg::Client => &client,
+            Leg::Server => &server,
+        };
+        // SO_LINGER 0: closing sends RST, as the other leg's peer did.
+        let _ = s.set_zero_linger();
+    }
+    // Dropping both streams closes them: with linger 0 the reset leg gets its RST;
+    // the others have sent their FIN already.
+}
