@@ -205,6 +205,49 @@ def stall(host):
     c.quit()
 
 
+def bounce(host):
+    """PORT to a third party's address, then to a privileged port of the client's own:
+    an FTP proxy refuses both (RFC 2577 §3) before they reach the server."""
+    c = Control(host)
+    c.login()
+    me = c.sock.getsockname()[0]
+    third = host.rsplit(".", 1)[0] + ".1"   # another address of the proxy's network
+    for target in (third, me):
+        port = 2000 if target == third else 25
+        nums = target.split(".") + [str(port >> 8), str(port & 255)]
+        code, _ = c.cmd("PORT " + ",".join(nums))
+        print(f"  PORT to {target}:{port}: {code}", flush=True)
+    c.quit()
+
+
+def slow_retr(host):
+    """A download read slowly (small window), until the data connection ends: the
+    test resets it from the server's side meanwhile. Prints how it ended."""
+    c = Control(host)
+    c.login()
+    d = c.data_socket(rcvbuf=8192)
+    c.cmd("RETR big.bin")
+    got, deadline = 0, time.time() + 15
+    d.settimeout(2)
+    ending = "timeout"
+    try:
+        while time.time() < deadline:
+            data = d.recv(4096)
+            if not data:
+                ending = "fin"
+                break
+            got += len(data)
+            time.sleep(0.05)
+    except ConnectionResetError:
+        ending = "rst"
+    except OSError as e:
+        ending = f"error {e}"
+    print(f"  data connection ended by {ending} after {got} bytes", flush=True)
+    d.close()
+    replies_until_final(c, timeout=10)
+    c.quit()
+
+
 def with_ftplib(host):
     f = ftplib.FTP()
     f.connect(host, 21, timeout=TIMEOUT)
@@ -297,6 +340,8 @@ SCENARIOS = {
     "abor": lambda h: abor(h, bsd=False),
     "abor-bsd": lambda h: abor(h, bsd=True),
     "stall": stall,
+    "bounce": bounce,
+    "slow-retr": slow_retr,
 }
 
 if __name__ == "__main__":
