@@ -1,0 +1,551 @@
+//! The inline proxy on loopback, without root: a scripted FTP server on one side, a
+//! client on the other, the proxy and its engine in between. What the real servers and
+//! clients do through it is tests/e2e/proxy.sh; here each relay rule is pinned down
+//! exactly: bytes unchanged, the data-channel rewrite, FIN stays FIN, RST stays RST, the
+//! proxy's own replies, and what the engine reports.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ftpwatch::ftp::{Engine, Timestamp};
+use ftpwatch::proxy::{self, Analysis, Config, Feed, Shared, Upstream};
+use ftpwatch::sink::Metrics;
+use ftpwatch::sink::eventlog::LogOptions;
+use ftpwatch::sink::metrics::sample;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn clock() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    Timestamp::from_nanos(d.as_nanos() as u64)
+}
+
+/// A running proxy: its address, its metrics, and (after `stop`) its event log.
+struct Running {
+    at: SocketAddr,
+    metrics: Metrics,
+    log: Log,
+    stop: watch::Sender<bool>,
+    accepting: watch::Sender<bool>,
+    analysis: std::thread::JoinHandle<()>,
+    shared: Arc<Shared>,
+}
+
+async fn start(upstream: SocketAddr, tune: impl FnOnce(&mut Config)) -> Running {
+    let mut cfg = Config {
+        upstream: Upstream::Fixed(upstream.to_string()),
+        connect_timeout: Duration::from_secs(2),
+        accept_timeout: Duration::from_secs(5),
+        ..Config::default()
+    };
+    tune(&mut cfg);
+    let (metrics, pm) = Metrics::with_proxy();
+    let (feed, rx) = Feed::new(clock);
+    let log = Log::default();
+    let engine_cfg = ftpwatch::ftp::Config {
+        abort_settle: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let analysis = Analysis::new(
+        Engine::new(engine_cfg),
+        metrics.clone(),
+        pm.clone(),
+        log.clone(),
+        LogOptions::default(),
+    );
+    let analysis = std::thread::spawn(move || proxy::run_analysis(analysis, rx, clock, |_| {}));
+    let (stop, stop_rx) = watch::channel(false);
+    let (accepting, acc_rx) = watch::channel(true);
+    let shared = Arc::new(Shared::new(cfg, feed, pm, stop_rx));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    tokio::spawn(proxy::accept_loop(listener, shared.clone(), acc_rx));
+    Running {
+        at,
+        metrics,
+        log,
+        stop,
+        accepting,
+        analysis,
+        shared,
+    }
+}
+
+impl Running {
+    fn metric(&self, series: &str) -> f64 {
+        sample(&self.metrics.render(), series).unwrap_or(f64::NAN)
+    }
+
+    /// Wait for sessions to end, stop, and return the event log's records.
+    async fn finish(self) -> Vec<Value> {
+        for _ in 0..100 {
+            if self.shared.sessions_open() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Let 426s settle (300 ms here) before the engine finishes.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let _ = self.accepting.send(false);
+        let _ = self.stop.send(true);
+        drop(self.shared);
+        // Tasks still holding the feed are gone once their sockets closed; the
+        // analysis thread ends when the last sender does.
+        let deadline = std::time::Instant::now() + WAIT;
+        while !self.analysis.is_finished() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(self.analysis.is_finished(), "the analysis thread ended");
+        let text = String::from_utf8(self.log.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// A line-at-a-time peer on a control connection.
+struct Peer {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Peer {
+    fn new(s: TcpStream) -> Self {
+        let (r, w) = s.into_split();
+        Peer {
+            r: BufReader::new(r),
+            w,
+        }
+    }
+
+    async fn line(&mut self) -> String {
+        let mut l = String::new();
+        tokio::time::timeout(WAIT, self.r.read_line(&mut l))
+            .await
+            .expect("a line in time")
+            .unwrap();
+        l
+    }
+
+    async fn send(&mut self, l: &str) {
+        self.w.write_all(l.as_bytes()).await.unwrap();
+    }
+}
+
+/// How the scripted server ends a download's data connection.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum ServerData {
+    /// Send the bytes, FIN, then 226.
+    Complete,
+    /// Send until the client's reset reaches it, then 426.
+    UntilReset,
+    /// Upload: read to EOF, then write a late "bye" on the half-closed connection.
+    ReadThenWrite,
+}
+
+/// One scripted session: greeting, login, EPSV, a transfer as `how` says, QUIT.
+/// Returns every line the server received.
+async fn scripted_server(listener: TcpListener, how: ServerData, payload: Vec<u8>) -> Vec<String> {
+    let (s, _) = listener.accept().await.unwrap();
+    let mut c = Peer::new(s);
+    let mut got = Vec::new();
+    c.send("220 scripted server\r\n").await;
+    let data = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dport = data.local_addr().unwrap().port();
+    loop {
+        let line = c.line().await;
+        if line.is_empty() {
+            return got;
+        }
+        got.push(line.clone());
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        match verb.as_str() {
+            "USER" => c.send("331 Password please.\r\n").await,
+            "PASS" => {
+                c.send("230-Welcome\r\n230-to the\r\n230 scripted server.\r\n")
+                    .await
+            }
+            "EPSV" => {
+                c.send(&format!(
+                    "229 Entering Extended Passive Mode (|||{dport}|)\r\n"
+                ))
+                .await
+            }
+            "RETR" | "STOR" => {
+                let (mut d, _) = data.accept().await.unwrap();
+                c.send("150 Opening data connection (65536 bytes).\r\n")
+                    .await;
+                match how {
+                    ServerData::Complete => {
+                        d.write_all(&payload).await.unwrap();
+                        d.shutdown().await.unwrap();
+                        let mut rest = Vec::new();
+                        let _ = d.read_to_end(&mut rest).await;
+                        c.send("226 Transfer complete.\r\n").await;
+                    }
+                    ServerData::UntilReset => {
+                        let chunk = vec![7u8; 16384];
+                        let mut failed = false;
+                        for _ in 0..100_000 {
+                            if d.write_all(&chunk).await.is_err() {
+                                failed = true;
+                                break;
+                            }
+                        }
+                        assert!(failed, "the client's reset reached the server");
+                        c.send("426 Failure writing network stream.\r\n").await;
+                    }
+                    ServerData::ReadThenWrite => {
+                        let mut up = Vec::new();
+                        d.read_to_end(&mut up).await.unwrap();
+                        assert_eq!(up, payload, "the upload arrived unchanged");
+                        // The client only half-closed: this still reaches it.
+                        d.write_all(b"bye").await.unwrap();
+                        d.shutdown().await.unwrap();
+                        c.send("226 Transfer complete.\r\n").await;
+                    }
+                }
+            }
+            "QUIT" => {
+                c.send("221 Goodbye.\r\n").await;
+                return got;
+            }
+            _ => c.send("200 OK.\r\n").await,
+        }
+    }
+}
+
+async fn login(c: &mut Peer) {
+    assert_eq!(c.line().await, "220 scripted server\r\n");
+    c.send("USER alice\r\n").await;
+    assert_eq!(c.line().await, "331 Password please.\r\n");
+    c.send("PASS secret\r\n").await;
+    // A multi-line reply passes through line for line.
+    assert_eq!(c.line().await, "230-Welcome\r\n");
+    assert_eq!(c.line().await, "230-to the\r\n");
+    assert_eq!(c.line().await, "230 scripted server.\r\n");
+}
+
+/// PASV through the proxy: the 227 names the proxy's own endpoint.
+async fn pasv(c: &mut Peer, proxy: SocketAddr) -> TcpStream {
+    c.send("PASV\r\n").await;
+    let reply = c.line().await;
+    assert!(
+        reply.starts_with("227 Entering Passive Mode (127,0,0,1,"),
+        "{reply}"
+    );
+    let nums: Vec<u16> = reply[reply.find('(').unwrap() + 1..reply.find(')').unwrap()]
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let port = nums[4] * 256 + nums[5];
+    assert_ne!(port, proxy.port());
+    TcpStream::connect(("127.0.0.1", port)).await.unwrap()
+}
+
+fn transfers(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["type"] == "transfer").collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_is_relayed_unchanged_and_reported_completed() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let payload: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 251) as u8).collect();
+    let script = tokio::spawn(scripted_server(
+        server,
+        ServerData::Complete,
+        payload.clone(),
+    ));
+    let p = start(up, |_| {}).await;
+    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    login(&mut c).await;
+    let mut d = pasv(&mut c, p.at).await;
+    c.send("RETR file.bin\r\n").await;
+    assert_eq!(
+        c.line().await,
+        "150 Opening data connection (65536 bytes).\r\n"
+    );
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, payload, "the bytes arrive unchanged");
+    drop(d);
+    assert_eq!(c.line().await, "226 Transfer complete.\r\n");
+    c.send("QUIT\r\n").await;
+    assert_eq!(c.line().await, "221 Goodbye.\r\n");
+    let seen = script.await.unwrap();
+    // The server saw the client's commands unchanged, and the proxy's EPSV for PASV.
+    assert_eq!(
+        seen,
+        [
+            "USER alice\r\n",
+            "PASS secret\r\n",
+            "EPSV\r\n",
+            "RETR file.bin\r\n",
+            "QUIT\r\n"
+        ]
+    );
+    assert_eq!(p.metric("ftpwatch_proxy_replies_rewritten_total"), 1.0);
+    assert_eq!(
+        p.metric("ftpwatch_proxy_data_bytes_total{direction=\"to_client\",leg=\"client\"}"),
+        65536.0
+    );
+    assert_eq!(
+        p.metric("ftp_transfers_total{command=\"RETR\",outcome=\"completed\"}"),
+        1.0
+    );
+    let events = p.finish().await;
+    let t = transfers(&events);
+    assert_eq!(t.len(), 1);
+    let t = t[0];
+    assert_eq!(t["via"], "proxy");
+    assert_eq!(t["outcome"], "completed");
+    assert_eq!(
+        t["mode"], "EPSV",
+        "the engine sees the server-side conversation"
+    );
+    assert_eq!(t["data"]["bytes_to_client"], 65536);
+    assert_eq!(t["legs"]["client"]["bytes_to_client"], 65536);
+    assert_eq!(t["legs"]["server"]["bytes_to_client"], 65536);
+    assert_eq!(t["legs"]["server"]["first_close"]["by"], "server");
+    assert_eq!(t["legs"]["server"]["first_close"]["how"], "fin");
+    assert_eq!(t["legs"]["client"]["first_close"]["by"], "proxy");
+    assert!(t.get("origin").is_none(), "origin is for 426 and 421");
+    let session = events.iter().find(|e| e["type"] == "session").unwrap();
+    assert_eq!(session["end_reason"], "quit");
+    assert_eq!(session["user"], "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reset_reaches_the_server_as_a_reset_and_the_426_says_so() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let script = tokio::spawn(scripted_server(server, ServerData::UntilReset, Vec::new()));
+    let p = start(up, |_| {}).await;
+    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    login(&mut c).await;
+    let mut d = pasv(&mut c, p.at).await;
+    c.send("RETR big.bin\r\n").await;
+    assert!(c.line().await.starts_with("150 "));
+    let mut buf = vec![0u8; 32768];
+    let mut got = 0;
+    while got < 100_000 {
+        got += d.read(&mut buf).await.unwrap();
+    }
+    d.set_zero_linger().unwrap();
+    drop(d); // RST
+    // The scripted server asserts that its writes failed: the reset reached it.
+    assert_eq!(c.line().await, "426 Failure writing network stream.\r\n");
+    c.send("QUIT\r\n").await;
+    assert_eq!(c.line().await, "221 Goodbye.\r\n");
+    script.await.unwrap();
+    let events = p.finish().await;
+    let t = transfers(&events)[0];
+    assert_eq!(t["outcome"], "aborted");
+    assert_eq!(t["abort_cause"], "client_reset");
+    assert_eq!(t["origin"], "server");
+    assert_eq!(t["legs"]["client"]["first_close"]["by"], "client");
+    assert_eq!(t["legs"]["client"]["first_close"]["how"], "rst");
+    assert_eq!(t["legs"]["server"]["first_close"]["by"], "proxy");
+    assert_eq!(t["legs"]["server"]["first_close"]["how"], "rst");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_close_stays_a_half_close() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let payload = vec![b'u'; 40000];
+    let script = tokio::spawn(scripted_server(
+        server,
+        ServerData::ReadThenWrite,
+        payload.clone(),
+    ));
+    let p = start(up, |_| {}).await;
+    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    login(&mut c).await;
+    let mut d = pasv(&mut c, p.at).await;
+    c.send("STOR up.bin\r\n").await;
+    assert!(c.line().await.starts_with("150 "));
+    d.write_all(&payload).await.unwrap();
+    d.shutdown().await.unwrap(); // FIN: the client is done sending, not receiving
+    let mut late = Vec::new();
+    d.read_to_end(&mut late).await.unwrap();
+    assert_eq!(
+        late, b"bye",
+        "the server's bytes after the client's FIN arrive"
+    );
+    assert_eq!(c.line().await, "226 Transfer complete.\r\n");
+    c.send("QUIT\r\n").await;
+    c.line().await;
+    script.await.unwrap();
+    let events = p.finish().await;
+    let t = transfers(&events)[0];
+    assert_eq!(t["outcome"], "completed");
+    assert_eq!(t["legs"]["client"]["first_close"]["by"], "client");
+    assert_eq!(t["legs"]["client"]["first_close"]["how"], "fin");
+    assert_eq!(t["legs"]["server"]["bytes_to_server"], 40000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_bounce_is_refused_by_the_proxy_and_never_reaches_the_server() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let script = tokio::spawn(scripted_server(server, ServerData::Complete, Vec::new()));
+    let p = start(up, |_| {}).await;
+    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    login(&mut c).await;
+    c.send("PORT 192,0,2,1,7,208\r\n").await;
+    assert!(c.line().await.starts_with("500 PORT/EPRT refused"));
+    c.send("EPRT |1|127.0.0.1|25|\r\n").await;
+    assert!(c.line().await.starts_with("500 PORT/EPRT refused"));
+    c.send("QUIT\r\n").await;
+    c.line().await;
+    let seen = script.await.unwrap();
+    assert_eq!(seen, ["USER alice\r\n", "PASS secret\r\n", "QUIT\r\n"]);
+    assert_eq!(
+        p.metric("ftpwatch_proxy_data_refused_total{reason=\"bounce_third_party\"}"),
+        1.0
+    );
+    assert_eq!(
+        p.metric("ftpwatch_proxy_data_refused_total{reason=\"bounce_privileged_port\"}"),
+        1.0
+    );
+    assert_eq!(
+        p.metric("ftp_replies_total{class=\"5xx\",code=\"500\",origin=\"proxy\"}"),
+        2.0
+    );
+    let events = p.finish().await;
+    let own: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "proxy_reply")
+        .map(|e| (e["code"].clone(), e["reason"].clone()))
+        .collect();
+    assert_eq!(own, vec![(500.into(), "bounce".into()); 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_gets_the_client_a_421_from_the_proxy() {
+    // A port nobody listens on: bind, note it, close.
+    let gone = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let p = start(gone, |_| {}).await;
+    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    assert!(c.line().await.starts_with("421 Service not available"));
+    assert_eq!(
+        p.metric("ftpwatch_proxy_upstream_connect_failures_total{reason=\"refused\"}"),
+        1.0
+    );
+    assert_eq!(
+        p.metric("ftp_replies_total{class=\"4xx\",code=\"421\",origin=\"proxy\"}"),
+        1.0
+    );
+    let events = p.finish().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "proxy_reply");
+    assert_eq!(events[0]["reason"], "upstream_unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_beyond_the_limit_get_a_421_and_are_counted() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let script = tokio::spawn(scripted_server(server, ServerData::Complete, Vec::new()));
+    let p = start(up, |c| c.max_sessions = 1).await;
+    let mut first = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    assert_eq!(first.line().await, "220 scripted server\r\n");
+    let mut second = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    assert!(second.line().await.starts_with("421 Too many sessions"));
+    assert_eq!(
+        p.metric("ftpwatch_proxy_sessions_refused_total{reason=\"max_sessions\"}"),
+        1.0
+    );
+    first.send("QUIT\r\n").await;
+    first.line().await;
+    script.await.unwrap();
+    p.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_connection_from_another_address_is_refused() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let payload = vec![1u8; 1000];
+    let script = tokio::spawn(scripted_server(
+        server,
+        ServerData::Complete,
+        payload.clone(),
+    ));
+    let p = start(up, |_| {}).await;
+    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    login(&mut c).await;
+    c.send("PASV\r\n").await;
+    let reply = c.line().await;
+    let nums: Vec<u16> = reply[reply.find('(').unwrap() + 1..reply.find(')').unwrap()]
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let port = nums[4] * 256 + nums[5];
+    // 127.0.0.2 is loopback too, but not the session's client address.
+    let stranger = tokio::net::TcpSocket::new_v4().unwrap();
+    stranger.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    // On loopback the proxy's reset can overtake the end of connect() itself.
+    let refused = match stranger
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+    {
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(mut s) => {
+            let mut buf = [0u8; 16];
+            match s.read(&mut buf).await {
+                Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+                Ok(n) => n == 0,
+            }
+        }
+    };
+    assert!(refused, "the stranger's connection was reset");
+    // The real client still gets its transfer.
+    let mut d = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.send("RETR f\r\n").await;
+    c.line().await;
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, payload);
+    drop(d);
+    assert_eq!(c.line().await, "226 Transfer complete.\r\n");
+    c.send("QUIT\r\n").await;
+    c.line().await;
+    script.await.unwrap();
+    assert_eq!(
+        p.metric("ftpwatch_proxy_data_refused_total{reason=\"wrong_peer\"}"),
+        1.0
+    );
+    p.finish().await;
+}
