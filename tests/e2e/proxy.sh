@@ -338,4 +338,27 @@ for server in proftpd pure-ftpd; do
     [ "$(head -n 3 "$work/$server.txt" | grep -c completed)" = 3 ] || fail "$server: $(cat "$work/$server.txt")"
     echo "  ok  $server: 3 transfers completed; the reset download: $last"
 done
+echo "proxy e2e: lifecycle (SIGHUP reopens the event log, SIGTERM drains)"
+start_proxy lifecycle --upstream "$SRV4:21" --ftp-listen 0.0.0.0:21 --drain 20
+check_curl "download before the reopen" 65536 "$URL/small.bin"
+mv "$work/lifecycle.jsonl" "$work/lifecycle.1.jsonl"
+kill -HUP "$PROXY_PID"
+wait_until 5 "the reopened event log" test -e "$work/lifecycle.jsonl"
+check_curl "download after the reopen" 65536 "$URL/small.bin"
+# A download running when SIGTERM comes finishes (64 MiB at 32 MB/s: 2 s).
+in_c curl -s -o /dev/null --limit-rate 32M -w '%{http_code} %{size_download}' "$URL/big.bin" > "$work/drain.out" &
+curl_pid=$!
+sleep 0.7
+kill -TERM "$PROXY_PID"
+sleep 0.3
+in_c timeout 2 bash -c "exec 3<>/dev/tcp/$GWC4/21" 2>/dev/null && fail "the proxy still accepts sessions while draining"
+wait "$curl_pid" || true
+[ "$(cat "$work/drain.out")" = "226 67108864" ] || fail "the download running at SIGTERM: $(cat "$work/drain.out")"
+for _ in $(seq 1 50); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$PROXY_PID" 2>/dev/null && fail "the proxy did not exit after its sessions ended"
+wait "$PROXY_PID" 2>/dev/null || true
+[ "$(transfers "$work/lifecycle.1.jsonl")" = "RETR completed -" ] || fail "the log before the reopen"
+[ "$(transfers "$work/lifecycle.jsonl")" = "$(printf 'RETR completed -\nRETR completed -')" ] ||
+    fail "the reopened log: $(transfers "$work/lifecycle.jsonl")"
+echo "  ok  SIGHUP reopened the log; SIGTERM refused new sessions, let the running download finish, flushed its record"
 echo "proxy e2e: all checks passed"
