@@ -45,8 +45,25 @@ fn clock() -> Timestamp {
     Timestamp::from_nanos(d.as_nanos() as u64)
 }
 
+/// Pending connections the kernel queues per listener: a burst of clients (a cron job
+/// starting hundreds of sessions) is queued rather than dropped and retried after 1 s.
+const BACKLOG: i32 = 1024;
+
+fn listen(at: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(at), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    if at.is_ipv6() {
+        // [::] takes IPv4 clients too, as the default address promises.
+        s.set_only_v6(false)?;
+    }
+    s.bind(&at.into())?;
+    s.listen(BACKLOG)?;
+    Ok(s.into())
+}
+
 fn bind(at: SocketAddr, what: &str) -> Result<std::net::TcpListener, String> {
-    let l = std::net::TcpListener::bind(at).map_err(|e| {
+    let l = listen(at).map_err(|e| {
         if e.kind() == std::io::ErrorKind::PermissionDenied && at.port() < 1024 {
             format!(
                 "cannot listen on {at} ({what}): {e}; a port below 1024 needs CAP_NET_BIND_SERVICE"

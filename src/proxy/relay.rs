@@ -108,6 +108,35 @@ impl Activity {
     }
 }
 
+/// Bytes moved but not yet reported: reported every `REPORT_BYTES` or `REPORT_EVERY`,
+/// and before any close, so the analysis thread is woken per megabyte, not per read.
+struct Tally {
+    read: u64,
+    written: u64,
+    since: Instant,
+}
+
+const REPORT_BYTES: u64 = 1 << 20;
+const REPORT_EVERY: Duration = Duration::from_millis(100);
+
+impl Tally {
+    async fn flush(&mut self, from: Leg, report: &Reporter<'_>) {
+        if self.read > 0 {
+            report.send(from, LegEvent::Read(self.read)).await;
+        }
+        if self.written > 0 {
+            report.send(from.other(), LegEvent::Written(self.written)).await;
+        }
+        self.read = 0;
+        self.written = 0;
+        self.since = Instant::now();
+    }
+
+    fn due(&self) -> bool {
+        self.read >= REPORT_BYTES || self.since.elapsed() >= REPORT_EVERY
+    }
+}
+
 async fn pump(
     from: Leg,
     src: &mut ReadHalf<'_>,
@@ -117,43 +146,58 @@ async fn pump(
     report: &Reporter<'_>,
 ) -> DirEnd {
     let mut buf = vec![0u8; DATA_BUFFER];
+    let mut tally = Tally {
+        read: 0,
+        written: 0,
+        since: Instant::now(),
+    };
     loop {
         let n = match tokio::time::timeout(idle, src.read(&mut buf)).await {
             // The other direction may be busy (a download's client side is silent).
             Err(_) if activity.quiet_for() < idle => continue,
-            Err(_) => return DirEnd::Idle,
+            Err(_) => {
+                tally.flush(from, report).await;
+                return DirEnd::Idle;
+            }
             Ok(Ok(0)) => {
                 let _ = dst.shutdown().await;
+                tally.flush(from, report).await;
                 report.send(from, LegEvent::PeerClosed(CloseHow::Fin)).await;
                 return DirEnd::Eof;
             }
             Ok(Ok(n)) => n,
             Ok(Err(e)) if is_reset(&e) => {
+                tally.flush(from, report).await;
                 report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
                 return DirEnd::SrcReset;
             }
             Ok(Err(_)) => continue,
         };
         activity.touch();
-        report.send(from, LegEvent::Read(n as u64)).await;
+        tally.read += n as u64;
         // While the destination is slow, a reset of the source must not wait behind the
         // bytes queued ahead of it: the peer's RST is passed on when it arrives, and
         // what was still queued is dropped, as it would be without the proxy.
         let wrote = tokio::select! {
             biased;
+            r = dst.write_all(&buf[..n]) => r,
             _ = reset_arrives(src.as_ref()) => {
+                tally.flush(from, report).await;
                 report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
                 return DirEnd::SrcReset;
             }
-            r = dst.write_all(&buf[..n]) => r,
         };
         if wrote.is_err() {
+            tally.flush(from, report).await;
             report
                 .send(from.other(), LegEvent::PeerClosed(CloseHow::Rst))
                 .await;
             return DirEnd::DstReset;
         }
-        report.send(from.other(), LegEvent::Written(n as u64)).await;
+        tally.written += n as u64;
+        if tally.due() {
+            tally.flush(from, report).await;
+        }
     }
 }
 

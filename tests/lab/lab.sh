@@ -11,6 +11,9 @@ LAB_S=${LAB_S:-ftpw-s}
 LAB_C=${LAB_C:-ftpw-c}
 LAB_DIR=${LAB_DIR:-/tmp/ftplab}
 LAB_ROOT=${LAB_ROOT:-/opt/ftplab/root}   # proftpd and pure-ftpd unpacked here
+# The servers' passive ports (a benchmark with hundreds of sessions widens them).
+LAB_PASV_MIN=${LAB_PASV_MIN:-40000}
+LAB_PASV_MAX=${LAB_PASV_MAX:-40100}
 LAB_USER=ftplab
 LAB_PASS=labpass
 SRV4=10.77.0.1
@@ -126,13 +129,15 @@ local_root=/srv/ftplab
 pam_service_name=vsftpd
 secure_chroot_dir=/var/run/vsftpd/empty
 seccomp_sandbox=NO
-pasv_min_port=40000
-pasv_max_port=40100
+pasv_min_port=$LAB_PASV_MIN
+pasv_max_port=$LAB_PASV_MAX
 connect_from_port_20=YES
 data_connection_timeout=8
 xferlog_enable=NO
 CONF
         [ "$name" = vsftpd ] || echo "async_abor_enable=YES" >> "$LAB_DIR/$name.conf"
+        # Extra settings (the benchmark lifts the per-address session limit).
+        [ -z "${LAB_VSFTPD_EXTRA:-}" ] || printf '%b\n' "$LAB_VSFTPD_EXTRA" >> "$LAB_DIR/$name.conf"
         in_s vsftpd "$LAB_DIR/$name.conf" &
         ;;
     proftpd|proftpd-tls)
@@ -147,7 +152,7 @@ Group $LAB_USER
 DefaultRoot ~
 RequireValidShell off
 AuthOrder mod_auth_unix.c
-PassivePorts 40000 40100
+PassivePorts $LAB_PASV_MIN $LAB_PASV_MAX
 AllowOverwrite on
 TimeoutStalled 8
 UseReverseDNS off
@@ -178,7 +183,7 @@ CONF
         in_s "$LAB_ROOT/usr/sbin/proftpd" -n -q -c "$LAB_DIR/$name.conf" &
         ;;
     pure-ftpd)
-        in_s "$LAB_ROOT/usr/sbin/pure-ftpd" -l unix -E -A -p 40000:40100 -H &
+        in_s "$LAB_ROOT/usr/sbin/pure-ftpd" -l unix -E -A -p "$LAB_PASV_MIN:$LAB_PASV_MAX" -H &
         ;;
     *) echo "lab: unknown server $name" >&2; return 1 ;;
     esac
