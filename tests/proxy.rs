@@ -549,3 +549,76 @@ async fn a_data_connection_from_another_address_is_refused() {
     );
     p.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_byte_reaches_the_server_with_its_mark_at_its_place() {
+    use rustix::net::{RecvFlags, SendFlags};
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    // The server: greets, then reads in-band bytes until the urgent mark, as a server
+    // handling a Telnet Synch does, and reports what it found.
+    let script = tokio::spawn(async move {
+        let (s, _) = server.accept().await.unwrap();
+        let mut s = s.into_std().unwrap();
+        s.set_nonblocking(false).unwrap();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            s.write_all(b"220 scripted server\r\n").unwrap();
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            let mut inband = Vec::new();
+            let mut buf = [0u8; 64];
+            // Reads stop at the mark: "NOOP\r\nABOR\r" arrives before it.
+            while !inband.ends_with(b"ABOR\r") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "the stream ended early: {inband:?}");
+                inband.extend_from_slice(&buf[..n]);
+            }
+            // The urgent byte may follow the in-band bytes in a segment of its own.
+            let mut urgent = [0u8; 1];
+            let deadline = std::time::Instant::now() + WAIT;
+            loop {
+                match rustix::net::recv(&s, &mut urgent[..], RecvFlags::OOB) {
+                    Ok((_, 1)) => break,
+                    _ if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    other => panic!("no urgent byte: {other:?}"),
+                }
+            }
+            s.write_all(b"225 ABOR command successful.\r\n").unwrap();
+            // Then the stream goes on after the mark.
+            let n = s.read(&mut buf).unwrap();
+            (inband, urgent[0], buf[..n].to_vec())
+        })
+        .await
+        .unwrap()
+    });
+    let p = start(up, |_| {}).await;
+    let c = std::net::TcpStream::connect(p.at).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut r = std::io::BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+    assert_eq!(line, "220 scripted server\r\n");
+    // Python ftplib's abort(): `sendall(b"ABOR\r\n", MSG_OOB)`, the LF urgent.
+    rustix::net::send(&c, b"NOOP\r\n", SendFlags::empty()).unwrap();
+    rustix::net::send(&c, b"ABOR\r\n", SendFlags::OOB).unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+    assert_eq!(line, "225 ABOR command successful.\r\n");
+    rustix::net::send(&c, b"QUIT\r\n", SendFlags::empty()).unwrap();
+    let (inband, urgent, after) = script.await.unwrap();
+    assert_eq!(inband, b"NOOP\r\nABOR\r");
+    assert_eq!(urgent, b'\n');
+    assert_eq!(after, b"QUIT\r\n");
+    assert_eq!(
+        p.metric("ftpwatch_proxy_urgent_bytes_total{direction=\"to_server\"}"),
+        1.0
+    );
+    drop(c);
+    drop(r);
+    let events = p.finish().await;
+    let session = events.iter().find(|e| e["type"] == "session").unwrap();
+    // The engine saw NOOP, ABOR (its line completed by the urgent LF) and QUIT.
+    assert_eq!(session["commands"], 3);
+}

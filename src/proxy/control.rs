@@ -21,6 +21,7 @@ use super::data::{self, ClientLeg, DataJob, ServerLeg};
 use super::feed::{Note, Stream};
 use super::lines::{LineBuf, Piece};
 use super::rewrite::{self, ClientLine, DataRequest, UpstreamRequest};
+use super::urgent::{self, Peek};
 use super::{Shared, UpstreamMode};
 
 /// Replies the proxy writes itself, and why.
@@ -144,6 +145,8 @@ struct Session {
     outstanding: usize,
     /// After `234` (AUTH accepted) the stream is TLS: passed on unparsed.
     opaque: bool,
+    /// The client's urgent byte, announced and not yet passed on.
+    urgent: Option<u8>,
     /// The data connection being set up for the latest PASV/PORT.
     data: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
     /// Data connections of this session being relayed now.
@@ -181,6 +184,7 @@ pub async fn run(shared: Arc<Shared>, client: TcpStream, server: TcpStream) -> E
         replies: ReplyAssembler::new(),
         outstanding: 0,
         opaque: false,
+        urgent: None,
         data: None,
         relaying: Arc::new(AtomicUsize::new(0)),
         last_activity: Instant::now(),
@@ -219,9 +223,9 @@ impl Session {
                         self.feed(Stream::Fin { from: Side::Initiator }).await;
                         let _ = self.sw.shutdown().await;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
                         self.last_activity = Instant::now();
-                        if self.client_bytes().await.is_err() {
+                        if self.client_bytes(n).await.is_err() {
                             return self.reset(Side::Responder).await;
                         }
                     }
@@ -271,15 +275,68 @@ impl Session {
         }
     }
 
-    /// Pass on what the client sent, line by line; handle data-channel commands.
-    async fn client_bytes(&mut self) -> std::io::Result<()> {
+    /// Pass on what the client sent (`n` bytes just read), line by line; handle
+    /// data-channel commands; pass an urgent byte on with its mark (see `urgent`).
+    async fn client_bytes(&mut self, n: usize) -> std::io::Result<()> {
         if self.opaque {
             let bytes = self.cbuf.take_all();
             self.sw.write_all(&bytes).await?;
             self.feed_bytes(Side::Initiator, bytes).await;
             return Ok(());
         }
-        while let Some(piece) = self.cbuf.next_piece() {
+        if let Some((at, byte)) = self.urgent_mark(n) {
+            self.client_pieces(at).await?;
+            // What precedes the mark goes first, a partial line included (ftplib's
+            // `ABOR\r` before its urgent LF), then the urgent byte with its mark.
+            let before = self.cbuf.take_before(at);
+            self.sw.write_all(&before).await?;
+            self.feed_bytes(Side::Initiator, before).await;
+            urgent::send(self.sw.as_ref(), byte).await?;
+            self.shared.metrics.urgent(true, 1);
+            // The engine sees the byte where a capture would: in the stream, at the mark.
+            self.feed_bytes(Side::Initiator, vec![byte]).await;
+        }
+        self.client_pieces(usize::MAX).await
+    }
+
+    /// After a read of `n` bytes: whether the urgent mark was passed, and where (an
+    /// absolute position in `cbuf`) and with which byte. Reads on (without waiting) while
+    /// the mark is announced ahead, so that a mark at the end of what arrived is found
+    /// now, not when the client next sends something.
+    fn urgent_mark(&mut self, n: usize) -> Option<(usize, u8)> {
+        let mut last_start = self.cbuf.end().saturating_sub(n);
+        // Bounded: a mark far ahead is found by later reads.
+        for _ in 0..4 {
+            match urgent::peek(self.cr.as_ref()) {
+                Peek::None => {
+                    // Passed: the last read started at the mark (reads stop before it).
+                    return self.urgent.take().map(|b| (last_start, b));
+                }
+                Peek::Ahead(b) => {
+                    if b.is_some() {
+                        self.urgent = b;
+                    }
+                    let before = self.cbuf.end();
+                    match urgent::read_now(self.cr.as_ref(), self.cbuf.for_read_in_place()) {
+                        Ok(0) => return None,
+                        Ok(_) => last_start = before,
+                        Err(_) => {
+                            // Nothing more to read: passed only if the hole was skipped.
+                            if urgent::peek(self.cr.as_ref()) == Peek::None {
+                                return self.urgent.take().map(|b| (before, b));
+                            }
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Frame and pass on the client's whole lines that end before `limit`.
+    async fn client_pieces(&mut self, limit: usize) -> std::io::Result<()> {
+        while let Some(piece) = self.cbuf.next_piece_before(limit) {
             let line = match piece {
                 Piece::Long(bytes) => {
                     self.sw.write_all(&bytes).await?;

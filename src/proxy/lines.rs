@@ -55,6 +55,30 @@ impl LineBuf {
         self.buf.len() - self.start
     }
 
+    /// Where the next read's bytes will start (an absolute position, stable until the
+    /// next `for_read`).
+    pub fn end(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Room for one more read without moving what is held (positions stay valid).
+    pub fn for_read_in_place(&mut self) -> &mut Vec<u8> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK {
+            self.buf.reserve_exact(READ_CHUNK);
+        }
+        &mut self.buf
+    }
+
+    /// The held bytes before `at`, unframed (what precedes an urgent mark: a partial line
+    /// there is passed on as it is).
+    pub fn take_before(&mut self, at: usize) -> Vec<u8> {
+        let at = at.clamp(self.start, self.buf.len());
+        let out = self.buf[self.start..at].to_vec();
+        self.start = at;
+        self.in_long = false;
+        out
+    }
+
     /// Everything held, unframed (the stream went opaque, e.g. TLS after AUTH).
     pub fn take_all(&mut self) -> Vec<u8> {
         let out = self.buf[self.start..].to_vec();
@@ -64,7 +88,14 @@ impl LineBuf {
     }
 
     pub fn next_piece(&mut self) -> Option<Piece> {
-        let held = &self.buf[self.start..];
+        self.next_piece_before(self.buf.len())
+    }
+
+    /// The next piece that ends before `limit` (an absolute position); a line not
+    /// complete by then stays held.
+    pub fn next_piece_before(&mut self, limit: usize) -> Option<Piece> {
+        let limit = limit.clamp(self.start, self.buf.len());
+        let held = &self.buf[self.start..limit];
         if held.is_empty() {
             return None;
         }
@@ -80,7 +111,7 @@ impl LineBuf {
             }
             None if self.in_long || held.len() > self.max_line => {
                 let piece = held.to_vec();
-                self.start = self.buf.len();
+                self.start = limit;
                 self.in_long = true;
                 Some(Piece::Long(piece))
             }
@@ -145,6 +176,26 @@ mod tests {
             while b.next_piece().is_some() {}
         }
         assert!(b.buf.capacity() <= 2 * (100 + READ_CHUNK));
+    }
+
+    #[test]
+    fn bytes_before_a_mark_are_framed_up_to_it_and_the_rest_waits() {
+        let mut b = LineBuf::new(64);
+        b.for_read().extend_from_slice(b"NOOP\r\nABOR\r");
+        let mark = b.end();
+        b.for_read_in_place().extend_from_slice(b"\nQUIT\r\n");
+        assert_eq!(
+            b.next_piece_before(mark),
+            Some(Piece::Line(b"NOOP\r\n".to_vec()))
+        );
+        assert_eq!(
+            b.next_piece_before(mark),
+            None,
+            "ABOR\\r is not a whole line"
+        );
+        assert_eq!(b.take_before(mark), b"ABOR\r");
+        assert_eq!(b.next_piece(), Some(Piece::Line(b"\n".to_vec())));
+        assert_eq!(b.next_piece(), Some(Piece::Line(b"QUIT\r\n".to_vec())));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod lines;
 mod relay;
 mod rewrite;
 mod target;
+mod urgent;
 
 use std::io;
 use std::net::SocketAddr;

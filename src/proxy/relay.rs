@@ -125,7 +125,9 @@ impl Tally {
             report.send(from, LegEvent::Read(self.read)).await;
         }
         if self.written > 0 {
-            report.send(from.other(), LegEvent::Written(self.written)).await;
+            report
+                .send(from.other(), LegEvent::Written(self.written))
+                .await;
         }
         self.read = 0;
         self.written = 0;

@@ -140,14 +140,17 @@ echo "  ok  the server's reset reached the client as a reset"
 in_c python3 "$root/tests/lab/clients.py" bounce "$GWC4" >"$work/bounce.out" 2>&1 || fail "bounce: $(cat "$work/bounce.out")"
 [ "$(grep -c ': 500$' "$work/bounce.out")" = 2 ] || fail "PORT bounces were not refused: $(cat "$work/bounce.out")"
 echo "  ok  PORT to a third party and to port 25 refused with 500"
+# BSD ftp's ABOR: Telnet IP, then IAC DM with DM as TCP urgent data.
+in_c python3 "$root/tests/lab/clients.py" abor-bsd "$GWC4" >"$work/abor.out" 2>&1 || fail "abor-bsd: $(cat "$work/abor.out")"
 stop_wires
 sleep 2.5   # 426s settle (2 s) before the proxy stops
-expect_metric 'ftpwatch_proxy_sessions_total' 12
+expect_metric 'ftpwatch_proxy_sessions_total' 13
 expect_metric 'ftpwatch_proxy_data_refused_total{reason="bounce_third_party"}' 1
 expect_metric 'ftpwatch_proxy_data_refused_total{reason="bounce_privileged_port"}' 1
 expect_metric 'ftp_replies_total{class="5xx",code="500",origin="proxy"}' 2
 expect_metric 'ftpwatch_proxy_replies_written_total{code="500"}' 2
-expect_metric 'ftp_replies_total{class="4xx",code="426",origin="server"}' 2
+expect_metric 'ftp_replies_total{class="4xx",code="426",origin="server"}' 3
+expect_metric 'ftpwatch_proxy_urgent_bytes_total{direction="to_server"}' 1
 expect_metric 'ftp_transfer_aborts_total{cause="client_reset"}' 1
 expect_metric 'ftp_transfer_aborts_total{cause="server_reset"}' 1
 stop_proxy
@@ -168,9 +171,10 @@ NLST completed -
 STOR completed -
 RETR aborted client_reset
 RETR aborted server_reset
+RETR aborted abor
 WANT
 diff -u "$work/want.txt" "$work/proxy-transfers.txt" || fail "the proxy's transfers differ from what the clients did"
-echo "  ok  event log: 13 transfers with their outcomes and causes"
+echo "  ok  event log: 14 transfers with their outcomes and causes"
 python3 - "$work/vsftpd.jsonl" <<'PY' || fail "event log fields"
 import json, sys
 events = [json.loads(l) for l in open(sys.argv[1])]
@@ -212,10 +216,10 @@ for s, c in zip(srv, cli):
         continue
     assert s[:3] in ("227", "229") and c[:3] in ("227", "229", "200"), (s, c)
     rewritten += 1
-assert rewritten == 13, rewritten
+assert rewritten == 14, rewritten
 print(f"  {len(srv)} replies, {rewritten} data-channel replies rewritten")
 PY
-echo "  ok  wires: every server reply reached the client unchanged but the 13 rewritten"
+echo "  ok  wires: every server reply reached the client unchanged but the 14 rewritten"
 # A reset stays a reset, a half-close stays a half-close: count them on both wires.
 rsts() { tshark -r "$1" -Y "tcp.flags.reset == 1 && tcp.srcport == $2" 2>/dev/null | wc -l; }
 [ "$(tshark -r "$work/vsftpd-server.pcap" -Y 'tcp.flags.reset == 1 && tcp.srcport >= 40000 && tcp.srcport <= 40100' 2>/dev/null | wc -l)" -ge 1 ] ||
@@ -223,6 +227,10 @@ rsts() { tshark -r "$1" -Y "tcp.flags.reset == 1 && tcp.srcport == $2" 2>/dev/nu
 [ "$(tshark -r "$work/vsftpd-client.pcap" -Y 'tcp.flags.reset == 1 && ip.src == 10.78.2.1 && tcp.srcport >= 41000' 2>/dev/null | wc -l)" -ge 1 ] ||
     fail "no reset from the proxy's data port on the client wire"
 echo "  ok  the server's data reset appears as the proxy's reset on the client wire"
+urg() { tshark -r "$1" -Y "tcp.flags.urg == 1 && tcp.dstport == 21" 2>/dev/null | wc -l; }
+[ "$(urg "$work/vsftpd-client.pcap")" -ge 1 ] || fail "no urgent segment from the client on the client wire"
+[ "$(urg "$work/vsftpd-server.pcap")" -ge 1 ] || fail "ABOR's urgent mark did not reach the server wire"
+echo "  ok  ABOR's urgent mark reached the server (URG on the server wire)"
 
 # Self-check: ftpwatch live on each wire reports the same transfers as the proxy.
 for wire in client server; do
@@ -230,7 +238,7 @@ for wire in client server; do
     diff -u "$work/proxy-transfers.txt" "$work/live-$wire.txt" ||
         fail "ftpwatch live on the $wire wire disagrees with the proxy"
 done
-echo "  ok  ftpwatch live on both wires reports the same 13 transfers, outcomes and causes"
+echo "  ok  ftpwatch live on both wires reports the same 14 transfers, outcomes and causes"
 
 echo "proxy e2e: the server cannot be reached: 421 from the proxy"
 start_proxy unreachable --upstream "$SRV4:2199" --ftp-listen 0.0.0.0:21

@@ -1,0 +1,64 @@
+//! TCP urgent data on the control connection: the Telnet Synch a client sends with
+//! ABOR (RFC 959 §4.1.3; BSD ftp sends IAC as urgent, Python's ftplib the LF of
+//! `ABOR\r\n`). The proxy passes the urgent byte on with its urgent mark, at its place
+//! in the stream.
+//!
+//! How the place is found without SIOCATMARK (which would need `unsafe`): Linux stops a
+//! read at the urgent mark when bytes precede it, and with SO_OOBINLINE off the urgent
+//! byte is taken out of the stream (`recv(MSG_OOB)`), leaving a one-byte hole that a
+//! read starting at the mark skips. A `MSG_OOB | MSG_PEEK` after each read tells whether
+//! the mark is still ahead (the byte is there to peek) or was just passed: then the
+//! read that passed it started exactly at it, since a read never crosses it otherwise.
+
+use std::io;
+
+use rustix::net::{RecvFlags, SendFlags};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+/// What a peek at the socket's urgent data says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peek {
+    /// No urgent data, or the mark was passed.
+    None,
+    /// Urgent data is announced ahead; the byte, if it has arrived.
+    Ahead(Option<u8>),
+}
+
+pub fn peek(s: &TcpStream) -> Peek {
+    let mut b = [0u8; 1];
+    match rustix::net::recv(s, &mut b[..], RecvFlags::OOB | RecvFlags::PEEK) {
+        Ok((_, 1)) => Peek::Ahead(Some(b[0])),
+        // The urgent pointer arrived before the byte it points at.
+        Err(rustix::io::Errno::AGAIN) => Peek::Ahead(None),
+        // EINVAL: nothing urgent (or already passed).
+        _ => Peek::None,
+    }
+}
+
+/// Read what is there now, appending to `buf` (at most `READ_CHUNK` bytes), without
+/// waiting. Straight to the socket: tokio takes a short read as "drained" and would
+/// answer from its readiness cache without reading, but the read that stopped at the
+/// mark was short only because of the mark.
+pub fn read_now(s: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let at = buf.len();
+    buf.resize(at + super::lines::READ_CHUNK, 0);
+    let got = rustix::net::recv(s, &mut buf[at..], RecvFlags::DONTWAIT);
+    let n = got.as_ref().map_or(0, |(_, n)| *n);
+    buf.truncate(at + n);
+    got.map(|_| n).map_err(io::Error::from)
+}
+
+/// Send `b` as urgent data (MSG_OOB): the peer sees the urgent mark after it.
+pub async fn send(s: &TcpStream, b: u8) -> io::Result<()> {
+    loop {
+        s.writable().await?;
+        match s.try_io(Interest::WRITABLE, || {
+            rustix::net::send(s, &[b], SendFlags::OOB).map_err(io::Error::from)
+        }) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
