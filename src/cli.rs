@@ -163,6 +163,8 @@ pub struct ReadArgs {
 /// The default metrics port: outside 9100-9999 (the Prometheus exporters' range, fully
 /// allocated) and below the ephemeral ports.
 pub const DEFAULT_LISTEN: &str = "[::]:10426";
+/// The proxy's metrics port: the next one, so that a gateway can run both.
+pub const DEFAULT_PROXY_LISTEN: &str = "[::]:10427";
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -226,7 +228,7 @@ pub struct ProxyArgs {
     #[arg(long = "ftp-listen", value_name = "ADDR", default_value = "[::]:21")]
     pub ftp_listen: Vec<std::net::SocketAddr>,
     /// Address for the HTTP server (/metrics, /, /healthz).
-    #[arg(long, default_value = DEFAULT_LISTEN)]
+    #[arg(long, default_value = DEFAULT_PROXY_LISTEN)]
     pub listen: std::net::SocketAddr,
     /// Write the event log (JSON lines) here; `-` for standard output.
     #[arg(long)]

@@ -299,6 +299,17 @@ for server in proftpd pure-ftpd; do
     [ "$(head -n 3 "$work/$server.txt" | grep -c completed)" = 3 ] || fail "$server: $(cat "$work/$server.txt")"
     echo "  ok  $server: 3 transfers completed; the reset download: $last"
 done
+echo "proxy e2e: the server leg in active mode (--upstream-mode active), pure-ftpd"
+start_proxy active --upstream "$SRV4:21" --ftp-listen 0.0.0.0:21 --upstream-mode active
+check_curl "EPSV download, PORT to the server" 65536 "$URL/small.bin"
+check_curl "PORT download, PORT to the server" 65536 -P - --disable-eprt "$URL/small.bin"
+stop_proxy
+modes=$(python3 -c '
+import json, sys
+print(" ".join(e["mode"] + ":" + e["outcome"] for e in map(json.loads, open(sys.argv[1])) if e["type"] == "transfer"))' "$work/active.jsonl")
+[ "$modes" = "PORT:completed PORT:completed" ] || fail "active upstream: $modes"
+echo "  ok  both downloads completed with the server connecting to the proxy (PORT)"
+
 echo "proxy e2e: lifecycle (SIGHUP reopens the event log, SIGTERM drains)"
 start_proxy lifecycle --upstream "$SRV4:21" --ftp-listen 0.0.0.0:21 --drain 20
 check_curl "download before the reopen" 65536 "$URL/small.bin"
