@@ -203,6 +203,122 @@ async fn pump(
     }
 }
 
+/// A pipe between the legs for splice(2): bytes go from one socket to the other inside
+/// the kernel, never copied to the proxy. Its capacity is the direction's buffer.
+struct Pipe {
+    r: std::os::fd::OwnedFd,
+    w: std::os::fd::OwnedFd,
+}
+
+impl Pipe {
+    fn new() -> io::Result<Pipe> {
+        use rustix::pipe::{PipeFlags, fcntl_setpipe_size, pipe_with};
+        let (r, w) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
+        // The default is 64 KiB already; make it so where it is not.
+        let _ = fcntl_setpipe_size(&w, DATA_BUFFER);
+        Ok(Pipe { r, w })
+    }
+}
+
+/// splice(2) flags: move pages rather than copy where the kernel can; never block (the
+/// sockets' readiness comes from tokio).
+fn splice_flags() -> rustix::pipe::SpliceFlags {
+    rustix::pipe::SpliceFlags::MOVE | rustix::pipe::SpliceFlags::NONBLOCK
+}
+
+/// `pump` with splice(2): the same ends, the same reports, no copy through user space.
+async fn pump_spliced(
+    from: Leg,
+    src: &mut ReadHalf<'_>,
+    dst: &mut WriteHalf<'_>,
+    pipe: Pipe,
+    idle: Duration,
+    activity: &Activity,
+    report: &Reporter<'_>,
+) -> DirEnd {
+    let mut tally = Tally {
+        read: 0,
+        written: 0,
+        since: Instant::now(),
+    };
+    let (s, d) = (src.as_ref(), dst.as_ref());
+    loop {
+        // Socket to pipe.
+        let got = tokio::time::timeout(idle, async {
+            loop {
+                s.readable().await?;
+                match s.try_io(Interest::READABLE, || {
+                    rustix::pipe::splice(s, None, &pipe.w, None, DATA_BUFFER, splice_flags())
+                        .map_err(io::Error::from)
+                }) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await;
+        let n = match got {
+            Err(_) if activity.quiet_for() < idle => continue,
+            Err(_) => {
+                tally.flush(from, report).await;
+                return DirEnd::Idle;
+            }
+            Ok(Ok(0)) => {
+                let _ = dst.shutdown().await;
+                tally.flush(from, report).await;
+                report.send(from, LegEvent::PeerClosed(CloseHow::Fin)).await;
+                return DirEnd::Eof;
+            }
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => {
+                tally.flush(from, report).await;
+                report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
+                return DirEnd::SrcReset;
+            }
+        };
+        activity.touch();
+        tally.read += n as u64;
+        // Pipe to socket, all of it; a reset of the source meanwhile is passed on at once.
+        let mut left = n;
+        while left > 0 {
+            let moved = tokio::select! {
+                biased;
+                r = async {
+                    loop {
+                        d.writable().await?;
+                        match d.try_io(Interest::WRITABLE, || {
+                            rustix::pipe::splice(&pipe.r, None, d, None, left, splice_flags())
+                                .map_err(io::Error::from)
+                        }) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                            other => return other,
+                        }
+                    }
+                } => r,
+                _ = reset_arrives(s) => {
+                    tally.flush(from, report).await;
+                    report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
+                    return DirEnd::SrcReset;
+                }
+            };
+            match moved {
+                Ok(m) if m > 0 => left -= m,
+                _ => {
+                    tally.flush(from, report).await;
+                    report
+                        .send(from.other(), LegEvent::PeerClosed(CloseHow::Rst))
+                        .await;
+                    return DirEnd::DstReset;
+                }
+            }
+        }
+        tally.written += n as u64;
+        if tally.due() {
+            tally.flush(from, report).await;
+        }
+    }
+}
+
 /// Resolves when the socket reports an error (a RST arrived), whatever is queued.
 async fn reset_arrives(s: &TcpStream) {
     loop {
@@ -232,8 +348,37 @@ pub async fn relay(
     {
         let (mut cr, mut cw) = client.split();
         let (mut sr, mut sw) = server.split();
-        let mut up = Box::pin(pump(Leg::Client, &mut cr, &mut sw, idle, &activity, report));
-        let mut down = Box::pin(pump(Leg::Server, &mut sr, &mut cw, idle, &activity, report));
+        // splice(2) where two pipes can be had (descriptors), copying otherwise.
+        let (mut up, mut down) = match (Pipe::new(), Pipe::new()) {
+            (Ok(p1), Ok(p2)) => (
+                Box::pin(pump_spliced(
+                    Leg::Client,
+                    &mut cr,
+                    &mut sw,
+                    p1,
+                    idle,
+                    &activity,
+                    report,
+                ))
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = DirEnd> + Send + '_>>,
+                Box::pin(pump_spliced(
+                    Leg::Server,
+                    &mut sr,
+                    &mut cw,
+                    p2,
+                    idle,
+                    &activity,
+                    report,
+                ))
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = DirEnd> + Send + '_>>,
+            ),
+            _ => (
+                Box::pin(pump(Leg::Client, &mut cr, &mut sw, idle, &activity, report))
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = DirEnd> + Send + '_>>,
+                Box::pin(pump(Leg::Server, &mut sr, &mut cw, idle, &activity, report))
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = DirEnd> + Send + '_>>,
+            ),
+        };
         let (mut up_done, mut down_done) = (false, false);
         while !(up_done && down_done) {
             let (dir_from, end) = tokio::select! {
