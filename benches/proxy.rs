@@ -10,7 +10,10 @@ fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; there are no benchmark names to filter on.
     let root = env!("CARGO_MANIFEST_DIR");
     let is_root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false);
     if !is_root {
         eprintln!("bench proxy: needs root (network namespaces); skipped");

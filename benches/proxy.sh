@@ -14,6 +14,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 BIN=${1:?usage: benches/proxy.sh path/to/ftpwatch}
 RUNS=${RUNS:-3}
+PART=${PART:-all}          # gig | sessions | all
 SESSIONS=${SESSIONS:-500}
 LAB_DIR=/tmp/ftplab-bench
 LAB_PASV_MIN=30000; LAB_PASV_MAX=39999   # hundreds of transfers at once
@@ -75,14 +76,22 @@ report_gig() { # name url [pid]
     echo "$name $mbs" >> "$work/speeds"
 }
 
+start_ours() { # extra args...
+    in_g "$BIN" proxy --upstream "$SRV4:21" --ftp-listen "$GWC4:21" --listen 127.0.0.1:10441 \
+        --max-sessions 2048 "$@" >"$work/proxy.log" 2>&1 &
+    for _ in $(seq 1 50); do in_g curl -sf http://127.0.0.1:10441/healthz -o /dev/null && break; sleep 0.1; done
+    proxy_pid=$(in_g pgrep -f "ftpwatch proxy --upstream" | head -n 1)
+}
+
+if [ "$PART" != sessions ]; then
 echo "== 1 GiB RETR (median of $RUNS)"
 U="$LAB_USER:$LAB_PASS"
 report_gig "direct (kernel forwarding)" "ftp://$U@$SRV4/gig.bin"
 
-in_g "$BIN" proxy --upstream "$SRV4:21" --ftp-listen "$GWC4:21" --listen 127.0.0.1:10441 \
-    --max-sessions 2048 >"$work/proxy.log" 2>&1 &
-for _ in $(seq 1 50); do in_g curl -sf http://127.0.0.1:10441/healthz -o /dev/null && break; sleep 0.1; done
-proxy_pid=$(in_g pgrep -f "ftpwatch proxy --upstream" | head -n 1)
+start_ours --data-buffer 256K
+report_gig "ftpwatch proxy, 256K buffer" "ftp://$U@$GWC4/gig.bin" "$proxy_pid"
+kill "$proxy_pid"; sleep 0.5
+start_ours
 report_gig "ftpwatch proxy" "ftp://$U@$GWC4/gig.bin" "$proxy_pid"
 
 # The peers: forking daemons, so their reaped children's CPU counts (cutime, cstime).
@@ -94,17 +103,21 @@ peer_start_mod_proxy "$LAB_G" 2122 "$SRV4" 21 "$work" >/dev/null
 report_gig "ProFTPD mod_proxy" "ftp://$U@$GWC4:2122/gig.bin" "$(cat "$PEER_MOD_PROXY_PIDFILE")"
 peer_stop_mod_proxy
 
-direct=$(awk '$1 == "direct" { print $NF }' "$work/speeds")
-ours=$(awk '/^ftpwatch/ { print $NF }' "$work/speeds")
-awk -v d="$direct" -v o="$ours" 'BEGIN { printf "ftpwatch proxy: %.0f%% of direct throughput\n", 100 * o / d }'
+fi
+[ "$PART" = gig ] && exit 0
+[ -n "${proxy_pid:-}" ] || start_ours
+direct=$(awk '$1 == "direct" { print $NF }' "$work/speeds" 2>/dev/null || true)
+ours=$(awk '/^ftpwatch proxy [0-9]/ { print $NF }' "$work/speeds" 2>/dev/null || true)
+[ -z "$direct" ] || awk -v d="$direct" -v o="$ours" 'BEGIN { printf "ftpwatch proxy: %.0f%% of direct throughput\n", 100 * o / d }'
 
 echo "== $SESSIONS sessions started 2 ms apart, each a 64 KiB RETR (median of $RUNS)"
 burst() { # name host
     : > "$work/rate"
     for i in $(seq 1 "$RUNS"); do
-        in_c python3 "$here/sessions.py" burst "$2" "$SESSIONS" >> "$work/rate"
+        in_c python3 "$here/sessions.py" burst "$2" "$SESSIONS" 2>>"$work/sessions.err" >> "$work/rate"
     done
-    printf '%-28s %s sessions/s\n' "$1" "$(median < "$work/rate")"
+    printf '%-28s %s sessions/s, %s failed (over %s runs)\n' "$1" \
+        "$(cut -d' ' -f1 "$work/rate" | median)" "$(awk '{ f += $2 } END { print f }' "$work/rate")" "$RUNS"
 }
 burst "direct" "$SRV4"
 burst "ftpwatch proxy" "$GWC4"

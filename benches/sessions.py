@@ -2,7 +2,8 @@
 """Many FTP sessions at once, for benches/proxy.sh.
 
 usage: sessions.py burst HOST N         N sessions (started STAGGER s apart), each USER/PASS,
-                                        RETR small.bin (64 KiB), QUIT; prints sessions/s
+                                        RETR small.bin (64 KiB), QUIT; prints sessions
+                                        completed per second and the number that failed
        sessions.py hold HOST N READY    N sessions log in and stay idle; touches READY
                                         when all are in, waits for READY's sibling
                                         `release` (at most 60 s), then QUITs
@@ -53,24 +54,25 @@ def burst(host, n):
         t.join(TIMEOUT)
     elapsed = time.monotonic() - start
     ok = sum(results)
-    if ok != n:
-        print(f"{n - ok} of {n} sessions failed", file=sys.stderr)
-        sys.exit(1)
-    print(f"{n / elapsed:.0f}")
+    # Sessions completed per second of the whole run; failures are reported, not hidden.
+    print(f"{ok / elapsed:.0f} {n - ok}")
 
 
 def hold(host, n, ready):
     release = os.path.join(os.path.dirname(ready), "release")
     conns, lock = [], threading.Lock()
 
-    def login():
+    start = time.monotonic()
+
+    def login(i):
+        time.sleep(max(0.0, start + i * STAGGER - time.monotonic()))
         f = ftplib.FTP()
         f.connect(host, 21, timeout=TIMEOUT)
         f.login(USER, PASSWORD)
         with lock:
             conns.append(f)
 
-    threads = [threading.Thread(target=login) for _ in range(n)]
+    threads = [threading.Thread(target=login, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:

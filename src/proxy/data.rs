@@ -216,7 +216,11 @@ pub async fn run(job: DataJob, shared: Arc<Shared>) {
         feed: &shared.feed,
         conn,
     };
-    relay::relay(client, server, cfg.idle_timeout, &report).await;
+    let lim = relay::Limits {
+        idle: cfg.idle_timeout,
+        buffer: cfg.data_buffer,
+    };
+    relay::relay(client, server, lim, &report).await;
     shared.metrics.data_connection(-1);
     job.relaying.fetch_sub(1, Ordering::Relaxed);
     shared.feed.send(Note::Stream(conn, Stream::Closed)).await;

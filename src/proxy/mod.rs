@@ -62,6 +62,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// The engine's line cap; longer lines are passed on unparsed.
     pub max_line: usize,
+    /// Bytes held per data direction (the splice pipe, or the copy buffer).
+    pub data_buffer: usize,
 }
 
 impl Default for Config {
@@ -75,6 +77,7 @@ impl Default for Config {
             accept_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(900),
             max_line: 8192,
+            data_buffer: relay::DATA_BUFFER,
         }
     }
 }

@@ -17,8 +17,17 @@ use crate::ftp::{CloseHow, ConnId};
 
 use super::feed::{Feed, Note};
 
-/// Bytes read at once from a data leg: the per-direction buffer.
+/// The per-direction buffer of a data connection by default (`--data-buffer`).
 pub const DATA_BUFFER: usize = 64 << 10;
+
+/// What bounds one relayed data connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Both directions silent this long: both legs are reset.
+    pub idle: Duration,
+    /// Bytes held per direction: the copy buffer, or the splice pipe's capacity.
+    pub buffer: usize,
+}
 
 /// One of the two legs of a relayed connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -143,11 +152,12 @@ async fn pump(
     from: Leg,
     src: &mut ReadHalf<'_>,
     dst: &mut WriteHalf<'_>,
-    idle: Duration,
+    lim: Limits,
     activity: &Activity,
     report: &Reporter<'_>,
 ) -> DirEnd {
-    let mut buf = vec![0u8; DATA_BUFFER];
+    let idle = lim.idle;
+    let mut buf = vec![0u8; lim.buffer];
     let mut tally = Tally {
         read: 0,
         written: 0,
@@ -208,15 +218,16 @@ async fn pump(
 struct Pipe {
     r: std::os::fd::OwnedFd,
     w: std::os::fd::OwnedFd,
+    size: usize,
 }
 
 impl Pipe {
-    fn new() -> io::Result<Pipe> {
+    fn new(size: usize) -> io::Result<Pipe> {
         use rustix::pipe::{PipeFlags, fcntl_setpipe_size, pipe_with};
         let (r, w) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
-        // The default is 64 KiB already; make it so where it is not.
-        let _ = fcntl_setpipe_size(&w, DATA_BUFFER);
-        Ok(Pipe { r, w })
+        // The kernel rounds up to whole pages; what it grants is the buffer.
+        let size = fcntl_setpipe_size(&w, size)?;
+        Ok(Pipe { r, w, size })
     }
 }
 
@@ -236,41 +247,52 @@ async fn pump_spliced(
     activity: &Activity,
     report: &Reporter<'_>,
 ) -> DirEnd {
+    let chunk = pipe.size;
     let mut tally = Tally {
         read: 0,
         written: 0,
         since: Instant::now(),
     };
     let (s, d) = (src.as_ref(), dst.as_ref());
+    // One timer for the whole relay, pushed back only when it fires and the other
+    // direction was busy: no timer work per read.
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
     loop {
         // Socket to pipe.
-        let got = tokio::time::timeout(idle, async {
-            loop {
-                s.readable().await?;
-                match s.try_io(Interest::READABLE, || {
-                    rustix::pipe::splice(s, None, &pipe.w, None, DATA_BUFFER, splice_flags())
-                        .map_err(io::Error::from)
-                }) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    other => return other,
+        let got = tokio::select! {
+            r = async {
+                loop {
+                    s.readable().await?;
+                    match s.try_io(Interest::READABLE, || {
+                        rustix::pipe::splice(s, None, &pipe.w, None, chunk, splice_flags())
+                            .map_err(io::Error::from)
+                    }) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        other => return other,
+                    }
                 }
-            }
-        })
-        .await;
+            } => Some(r),
+            _ = &mut idle_timer => None,
+        };
         let n = match got {
-            Err(_) if activity.quiet_for() < idle => continue,
-            Err(_) => {
+            None if activity.quiet_for() < idle => {
+                let next = tokio::time::Instant::now() + idle - activity.quiet_for();
+                idle_timer.as_mut().reset(next);
+                continue;
+            }
+            None => {
                 tally.flush(from, report).await;
                 return DirEnd::Idle;
             }
-            Ok(Ok(0)) => {
+            Some(Ok(0)) => {
                 let _ = dst.shutdown().await;
                 tally.flush(from, report).await;
                 report.send(from, LegEvent::PeerClosed(CloseHow::Fin)).await;
                 return DirEnd::Eof;
             }
-            Ok(Ok(n)) => n,
-            Ok(Err(_)) => {
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
                 tally.flush(from, report).await;
                 report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
                 return DirEnd::SrcReset;
@@ -336,7 +358,7 @@ async fn reset_arrives(s: &TcpStream) {
 pub async fn relay(
     mut client: TcpStream,
     mut server: TcpStream,
-    idle: Duration,
+    lim: Limits,
     report: &Reporter<'_>,
 ) {
     // Which leg, if any, the proxy must reset because its other leg was reset.
@@ -349,7 +371,8 @@ pub async fn relay(
         let (mut cr, mut cw) = client.split();
         let (mut sr, mut sw) = server.split();
         // splice(2) where two pipes can be had (descriptors), copying otherwise.
-        let (mut up, mut down) = match (Pipe::new(), Pipe::new()) {
+        let idle = lim.idle;
+        let (mut up, mut down) = match (Pipe::new(lim.buffer), Pipe::new(lim.buffer)) {
             (Ok(p1), Ok(p2)) => (
                 Box::pin(pump_spliced(
                     Leg::Client,
@@ -373,9 +396,9 @@ pub async fn relay(
                     as std::pin::Pin<Box<dyn std::future::Future<Output = DirEnd> + Send + '_>>,
             ),
             _ => (
-                Box::pin(pump(Leg::Client, &mut cr, &mut sw, idle, &activity, report))
+                Box::pin(pump(Leg::Client, &mut cr, &mut sw, lim, &activity, report))
                     as std::pin::Pin<Box<dyn std::future::Future<Output = DirEnd> + Send + '_>>,
-                Box::pin(pump(Leg::Server, &mut sr, &mut cw, idle, &activity, report))
+                Box::pin(pump(Leg::Server, &mut sr, &mut cw, lim, &activity, report))
                     as std::pin::Pin<Box<dyn std::future::Future<Output = DirEnd> + Send + '_>>,
             ),
         };

@@ -103,7 +103,7 @@ _peer_kill() {
     [ -f "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kids=$(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ')
+        kids=$(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ' || true)
         kill -TERM "$pid" 2>/dev/null
         for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" $kids 2>/dev/null || true
