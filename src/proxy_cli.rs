@@ -209,13 +209,7 @@ pub fn run(cfg: ProxyConfig) -> ExitCode {
     // Every task (and with them every sender of the feed) goes with the runtime; the
     // analysis thread then sees the end of its input, finishes and flushes.
     rt.shutdown_timeout(Duration::from_millis(500));
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !analysis_thread.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if !analysis_thread.is_finished() {
-        eprintln!("ftpwatch: analysis did not finish in time; exiting anyway");
-    }
+    crate::live::await_analysis(&analysis_thread, Duration::from_secs(3));
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

@@ -240,6 +240,21 @@ async fn scripted_server(listener: TcpListener, how: ServerData, payload: Vec<u8
     }
 }
 
+/// A scripted server doing `how`, the proxy in front of it, and a client logged in
+/// through the proxy.
+async fn logged_in(
+    how: ServerData,
+    payload: Vec<u8>,
+) -> (Running, Peer, tokio::task::JoinHandle<Vec<String>>) {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let script = tokio::spawn(scripted_server(server, how, payload));
+    let p = start(up, |_| {}).await;
+    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
+    login(&mut c).await;
+    (p, c, script)
+}
+
 async fn login(c: &mut Peer) {
     assert_eq!(c.line().await, "220 scripted server\r\n");
     c.send("USER alice\r\n").await;
@@ -274,17 +289,8 @@ fn transfers(events: &[Value]) -> Vec<&Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_is_relayed_unchanged_and_reported_completed() {
-    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = server.local_addr().unwrap();
     let payload: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 251) as u8).collect();
-    let script = tokio::spawn(scripted_server(
-        server,
-        ServerData::Complete,
-        payload.clone(),
-    ));
-    let p = start(up, |_| {}).await;
-    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
-    login(&mut c).await;
+    let (p, mut c, script) = logged_in(ServerData::Complete, payload.clone()).await;
     let mut d = pasv(&mut c, p.at).await;
     c.send("RETR file.bin\r\n").await;
     assert_eq!(
@@ -343,12 +349,7 @@ async fn a_download_is_relayed_unchanged_and_reported_completed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_reset_reaches_the_server_as_a_reset_and_the_426_says_so() {
-    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = server.local_addr().unwrap();
-    let script = tokio::spawn(scripted_server(server, ServerData::UntilReset, Vec::new()));
-    let p = start(up, |_| {}).await;
-    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
-    login(&mut c).await;
+    let (p, mut c, script) = logged_in(ServerData::UntilReset, Vec::new()).await;
     let mut d = pasv(&mut c, p.at).await;
     c.send("RETR big.bin\r\n").await;
     assert!(c.line().await.starts_with("150 "));
@@ -377,17 +378,8 @@ async fn a_client_reset_reaches_the_server_as_a_reset_and_the_426_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_close_stays_a_half_close() {
-    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = server.local_addr().unwrap();
     let payload = vec![b'u'; 40000];
-    let script = tokio::spawn(scripted_server(
-        server,
-        ServerData::ReadThenWrite,
-        payload.clone(),
-    ));
-    let p = start(up, |_| {}).await;
-    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
-    login(&mut c).await;
+    let (p, mut c, script) = logged_in(ServerData::ReadThenWrite, payload.clone()).await;
     let mut d = pasv(&mut c, p.at).await;
     c.send("STOR up.bin\r\n").await;
     assert!(c.line().await.starts_with("150 "));
@@ -413,12 +405,7 @@ async fn a_half_close_stays_a_half_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_port_bounce_is_refused_by_the_proxy_and_never_reaches_the_server() {
-    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = server.local_addr().unwrap();
-    let script = tokio::spawn(scripted_server(server, ServerData::Complete, Vec::new()));
-    let p = start(up, |_| {}).await;
-    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
-    login(&mut c).await;
+    let (p, mut c, script) = logged_in(ServerData::Complete, Vec::new()).await;
     c.send("PORT 192,0,2,1,7,208\r\n").await;
     assert!(c.line().await.starts_with("500 PORT/EPRT refused"));
     c.send("EPRT |1|127.0.0.1|25|\r\n").await;
@@ -495,17 +482,8 @@ async fn sessions_beyond_the_limit_get_a_421_and_are_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_connection_from_another_address_is_refused() {
-    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = server.local_addr().unwrap();
     let payload = vec![1u8; 1000];
-    let script = tokio::spawn(scripted_server(
-        server,
-        ServerData::Complete,
-        payload.clone(),
-    ));
-    let p = start(up, |_| {}).await;
-    let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
-    login(&mut c).await;
+    let (p, mut c, script) = logged_in(ServerData::Complete, payload.clone()).await;
     c.send("PASV\r\n").await;
     let reply = c.line().await;
     let nums: Vec<u16> = reply[reply.find('(').unwrap() + 1..reply.find(')').unwrap()]

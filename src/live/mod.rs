@@ -191,16 +191,21 @@ fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
     let served = serve(os.listener, state, shutdown.clone(), reopen);
     shutdown.store(true, Ordering::Relaxed);
     // The analysis thread flushes what it holds; give it the rest of the budget.
-    let deadline = Instant::now() + SHUTDOWN_BUDGET;
-    while !analysis_thread.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if !analysis_thread.is_finished() {
-        eprintln!("ftpwatch: analysis did not finish in time; exiting anyway");
-    }
+    await_analysis(&analysis_thread, SHUTDOWN_BUDGET);
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
+    }
+}
+
+/// Wait up to `budget` for the analysis thread to flush and end (live and proxy).
+pub fn await_analysis(thread: &std::thread::JoinHandle<()>, budget: Duration) {
+    let deadline = Instant::now() + budget;
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !thread.is_finished() {
+        eprintln!("ftpwatch: analysis did not finish in time; exiting anyway");
     }
 }
 

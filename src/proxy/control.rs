@@ -20,89 +20,10 @@ use crate::ftp::{ConnId, Side};
 use super::data::{self, ClientLeg, DataJob, ServerLeg};
 use super::feed::{Note, Stream};
 use super::lines::{LineBuf, Piece};
+use super::own::{ProxyReply, write_own};
 use super::rewrite::{self, ClientLine, DataRequest, UpstreamRequest};
 use super::urgent::{self, Peek};
 use super::{Shared, UpstreamMode};
-
-/// Replies the proxy writes itself, and why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyReply {
-    /// 421: the server could not be reached, or its connection was lost.
-    UpstreamUnavailable,
-    /// 421: `--max-sessions` sessions are open.
-    TooManySessions,
-    /// 421: transparent mode, and the destination is not allowed.
-    DestinationRefused,
-    /// 500: PORT/EPRT to a third address or a privileged port (FTP bounce).
-    Bounce,
-    /// 425: no data port free in `--data-ports`, or none can be opened.
-    NoDataPort,
-    /// 425: PASV from a client on IPv6 (a 227 names only IPv4 addresses).
-    PasvOnIpv6,
-}
-
-impl ProxyReply {
-    pub fn code(self) -> u16 {
-        match self {
-            ProxyReply::UpstreamUnavailable
-            | ProxyReply::TooManySessions
-            | ProxyReply::DestinationRefused => 421,
-            ProxyReply::Bounce => 500,
-            ProxyReply::NoDataPort | ProxyReply::PasvOnIpv6 => 425,
-        }
-    }
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            ProxyReply::UpstreamUnavailable => "upstream_unavailable",
-            ProxyReply::TooManySessions => "max_sessions",
-            ProxyReply::DestinationRefused => "destination_refused",
-            ProxyReply::Bounce => "bounce",
-            ProxyReply::NoDataPort => "no_data_port",
-            ProxyReply::PasvOnIpv6 => "pasv_on_ipv6",
-        }
-    }
-
-    pub fn line(self) -> &'static [u8] {
-        match self {
-            ProxyReply::UpstreamUnavailable => {
-                b"421 Service not available: the FTP server cannot be reached (ftpwatch proxy).\r\n"
-            }
-            ProxyReply::TooManySessions => {
-                b"421 Too many sessions through this proxy; try again later.\r\n"
-            }
-            ProxyReply::DestinationRefused => {
-                b"421 This proxy does not relay to that destination.\r\n"
-            }
-            ProxyReply::Bounce => {
-                b"500 PORT/EPRT refused: only your own address and a port above 1023.\r\n"
-            }
-            ProxyReply::NoDataPort => b"425 Can't open data connection: no free data port.\r\n",
-            ProxyReply::PasvOnIpv6 => b"425 PASV needs IPv4; use EPSV.\r\n",
-        }
-    }
-}
-
-/// Write a reply of the proxy's own to the client, count and log it.
-pub async fn write_own(
-    shared: &Shared,
-    w: &mut (impl AsyncWriteExt + Unpin),
-    reply: ProxyReply,
-    client: SocketAddr,
-    server: Option<SocketAddr>,
-) {
-    let _ = w.write_all(reply.line()).await;
-    shared.metrics.reply_written(reply.code());
-    shared
-        .feed
-        .send(Note::ProxyReply {
-            client,
-            server,
-            code: reply.code(),
-            reason: reply.reason(),
-        })
-        .await;
-}
 
 /// How the session ended, for `ftpwatch_proxy_sessions_closed_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,7 @@ mod control;
 mod data;
 mod feed;
 mod lines;
+mod own;
 mod relay;
 mod rewrite;
 mod target;
@@ -29,8 +30,8 @@ use tokio::sync::{Semaphore, watch};
 use crate::ftp::ConnId;
 use crate::sink::metrics::ProxyMetrics;
 
-pub use control::ProxyReply;
 pub use feed::{Analysis, Feed, Msg, run as run_analysis};
+pub use own::ProxyReply;
 pub use relay::Leg;
 pub use target::{Cidr, Upstream};
 
@@ -227,7 +228,7 @@ async fn refuse(
     let wait = shared.cfg.connect_timeout;
     let _ = tokio::time::timeout(
         wait,
-        control::write_own(shared, &mut client, reply, client_addr, server),
+        own::write_own(shared, &mut client, reply, client_addr, server),
     )
     .await;
     let _ = tokio::io::AsyncWriteExt::shutdown(&mut client).await;

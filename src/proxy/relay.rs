@@ -143,8 +143,53 @@ impl Tally {
         self.since = Instant::now();
     }
 
-    fn due(&self) -> bool {
-        self.read >= REPORT_BYTES || self.since.elapsed() >= REPORT_EVERY
+    /// `n` bytes passed on: reported when enough have gathered.
+    async fn wrote(&mut self, n: usize, from: Leg, report: &Reporter<'_>) {
+        self.written += n as u64;
+        if self.read >= REPORT_BYTES || self.since.elapsed() >= REPORT_EVERY {
+            self.flush(from, report).await;
+        }
+    }
+}
+
+/// What a read from a direction's source came to, short of bytes.
+enum Stop {
+    Eof,
+    Reset,
+    /// Writing to the destination failed: its peer reset.
+    DstReset,
+    Idle,
+}
+
+/// End a direction as `stop` says: a FIN is passed on as shutdown(Write); every end
+/// first reports the bytes not yet reported, then the peer's close.
+async fn stop(
+    why: Stop,
+    from: Leg,
+    dst: &mut WriteHalf<'_>,
+    tally: &mut Tally,
+    report: &Reporter<'_>,
+) -> DirEnd {
+    if matches!(why, Stop::Eof) {
+        let _ = dst.shutdown().await;
+    }
+    tally.flush(from, report).await;
+    match why {
+        Stop::Eof => {
+            report.send(from, LegEvent::PeerClosed(CloseHow::Fin)).await;
+            DirEnd::Eof
+        }
+        Stop::Reset => {
+            report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
+            DirEnd::SrcReset
+        }
+        Stop::DstReset => {
+            report
+                .send(from.other(), LegEvent::PeerClosed(CloseHow::Rst))
+                .await;
+            DirEnd::DstReset
+        }
+        Stop::Idle => DirEnd::Idle,
     }
 }
 
@@ -167,21 +212,11 @@ async fn pump(
         let n = match tokio::time::timeout(idle, src.read(&mut buf)).await {
             // The other direction may be busy (a download's client side is silent).
             Err(_) if activity.quiet_for() < idle => continue,
-            Err(_) => {
-                tally.flush(from, report).await;
-                return DirEnd::Idle;
-            }
-            Ok(Ok(0)) => {
-                let _ = dst.shutdown().await;
-                tally.flush(from, report).await;
-                report.send(from, LegEvent::PeerClosed(CloseHow::Fin)).await;
-                return DirEnd::Eof;
-            }
+            Err(_) => return stop(Stop::Idle, from, dst, &mut tally, report).await,
+            Ok(Ok(0)) => return stop(Stop::Eof, from, dst, &mut tally, report).await,
             Ok(Ok(n)) => n,
             Ok(Err(e)) if is_reset(&e) => {
-                tally.flush(from, report).await;
-                report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
-                return DirEnd::SrcReset;
+                return stop(Stop::Reset, from, dst, &mut tally, report).await;
             }
             Ok(Err(_)) => continue,
         };
@@ -194,22 +229,13 @@ async fn pump(
             biased;
             r = dst.write_all(&buf[..n]) => r,
             _ = reset_arrives(src.as_ref()) => {
-                tally.flush(from, report).await;
-                report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
-                return DirEnd::SrcReset;
+                return stop(Stop::Reset, from, dst, &mut tally, report).await;
             }
         };
         if wrote.is_err() {
-            tally.flush(from, report).await;
-            report
-                .send(from.other(), LegEvent::PeerClosed(CloseHow::Rst))
-                .await;
-            return DirEnd::DstReset;
+            return stop(Stop::DstReset, from, dst, &mut tally, report).await;
         }
-        tally.written += n as u64;
-        if tally.due() {
-            tally.flush(from, report).await;
-        }
+        tally.wrote(n, from, report).await;
     }
 }
 
@@ -281,22 +307,10 @@ async fn pump_spliced(
                 idle_timer.as_mut().reset(next);
                 continue;
             }
-            None => {
-                tally.flush(from, report).await;
-                return DirEnd::Idle;
-            }
-            Some(Ok(0)) => {
-                let _ = dst.shutdown().await;
-                tally.flush(from, report).await;
-                report.send(from, LegEvent::PeerClosed(CloseHow::Fin)).await;
-                return DirEnd::Eof;
-            }
+            None => return stop(Stop::Idle, from, dst, &mut tally, report).await,
+            Some(Ok(0)) => return stop(Stop::Eof, from, dst, &mut tally, report).await,
             Some(Ok(n)) => n,
-            Some(Err(_)) => {
-                tally.flush(from, report).await;
-                report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
-                return DirEnd::SrcReset;
-            }
+            Some(Err(_)) => return stop(Stop::Reset, from, dst, &mut tally, report).await,
         };
         activity.touch();
         tally.read += n as u64;
@@ -318,26 +332,15 @@ async fn pump_spliced(
                     }
                 } => r,
                 _ = reset_arrives(s) => {
-                    tally.flush(from, report).await;
-                    report.send(from, LegEvent::PeerClosed(CloseHow::Rst)).await;
-                    return DirEnd::SrcReset;
+                    return stop(Stop::Reset, from, dst, &mut tally, report).await;
                 }
             };
             match moved {
                 Ok(m) if m > 0 => left -= m,
-                _ => {
-                    tally.flush(from, report).await;
-                    report
-                        .send(from.other(), LegEvent::PeerClosed(CloseHow::Rst))
-                        .await;
-                    return DirEnd::DstReset;
-                }
+                _ => return stop(Stop::DstReset, from, dst, &mut tally, report).await,
             }
         }
-        tally.written += n as u64;
-        if tally.due() {
-            tally.flush(from, report).await;
-        }
+        tally.wrote(n, from, report).await;
     }
 }
 
