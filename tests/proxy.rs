@@ -139,13 +139,14 @@ impl Peer {
         }
     }
 
+    /// One line with its ending (bytes that are not UTF-8 shown as U+FFFD).
     async fn line(&mut self) -> String {
-        let mut l = String::new();
-        tokio::time::timeout(WAIT, self.r.read_line(&mut l))
+        let mut l = Vec::new();
+        tokio::time::timeout(WAIT, self.r.read_until(b'\n', &mut l))
             .await
             .expect("a line in time")
             .unwrap();
-        l
+        String::from_utf8_lossy(&l).into_owned()
     }
 
     async fn send(&mut self, l: &str) {
@@ -599,4 +600,36 @@ async fn an_urgent_byte_reaches_the_server_with_its_mark_at_its_place() {
     let session = events.iter().find(|e| e["type"] == "session").unwrap();
     // The engine saw NOOP, ABOR (its line completed by the urgent LF) and QUIT.
     assert_eq!(session["commands"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlong_line_and_binary_garbage_pass_unchanged_and_framing_recovers() {
+    let (p, mut c, script) = logged_in(ServerData::Complete, Vec::new()).await;
+    // 20,000 bytes without a line end (over the 8192-byte cap), then garbage with
+    // NUL and 0xFF bytes, then a line end and a real command.
+    let long = "X".repeat(20_000);
+    c.send(&long).await;
+    c.w.write_all(b"\x00\xff\xfe garbage\r\n").await.unwrap();
+    assert_eq!(c.line().await, "200 OK.\r\n");
+    c.send("NOOP\r\n").await;
+    assert_eq!(c.line().await, "200 OK.\r\n");
+    c.send("QUIT\r\n").await;
+    c.line().await;
+    let seen = script.await.unwrap();
+    // The server got the long line whole (as one line of its own framing) and NOOP.
+    assert_eq!(seen.len(), 5);
+    assert_eq!(
+        seen[2],
+        format!("{long}\0\u{FFFD}\u{FFFD} garbage\r\n"),
+        "every byte, in order (0xFF and 0xFE shown as U+FFFD)"
+    );
+    assert_eq!(seen[3], "NOOP\r\n");
+    // The engine's line cap was hit and counted; nothing else broke.
+    assert_eq!(
+        p.metric("ftpwatch_bounds_hit_total{bound=\"line_length\"}"),
+        1.0
+    );
+    let events = p.finish().await;
+    let session = events.iter().find(|e| e["type"] == "session").unwrap();
+    assert_eq!(session["end_reason"], "quit");
 }

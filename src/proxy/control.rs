@@ -355,7 +355,9 @@ impl Session {
                     return Ok(Some((code.get(), text, raw)));
                 }
             }
-            let wait = self.shared.cfg.connect_timeout;
+            // A slow server is waited for as long as a silent session is: giving up
+            // earlier would leave its late 229 to reach the client unrewritten.
+            let wait = self.shared.cfg.idle_timeout;
             match tokio::time::timeout(wait, self.sr.read_buf(self.sbuf.for_read())).await {
                 Ok(Ok(0)) | Err(_) => {
                     self.feed_bytes(Side::Responder, raw.clone()).await;
