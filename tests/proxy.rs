@@ -93,8 +93,21 @@ async fn start(upstream: SocketAddr, tune: impl FnOnce(&mut Config)) -> Running 
 }
 
 impl Running {
-    fn metric(&self, series: &str) -> f64 {
-        sample(&self.metrics.render(), series).unwrap_or(f64::NAN)
+    /// Wait (bounded) for `series` to read `want`: the engine counts on its own thread,
+    /// a moment after the relay passed the bytes on.
+    async fn expect(&self, series: &str, want: f64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let got = sample(&self.metrics.render(), series);
+            if got == Some(want) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{series} = {got:?}, expected {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Wait for sessions to end, stop, and return the event log's records.
@@ -317,15 +330,18 @@ async fn a_download_is_relayed_unchanged_and_reported_completed() {
             "QUIT\r\n"
         ]
     );
-    assert_eq!(p.metric("ftpwatch_proxy_replies_rewritten_total"), 1.0);
-    assert_eq!(
-        p.metric("ftpwatch_proxy_data_bytes_total{direction=\"to_client\",leg=\"client\"}"),
-        65536.0
-    );
-    assert_eq!(
-        p.metric("ftp_transfers_total{command=\"RETR\",outcome=\"completed\"}"),
-        1.0
-    );
+    p.expect("ftpwatch_proxy_replies_rewritten_total", 1.0)
+        .await;
+    p.expect(
+        "ftpwatch_proxy_data_bytes_total{direction=\"to_client\",leg=\"client\"}",
+        65536.0,
+    )
+    .await;
+    p.expect(
+        "ftp_transfers_total{command=\"RETR\",outcome=\"completed\"}",
+        1.0,
+    )
+    .await;
     let events = p.finish().await;
     let t = transfers(&events);
     assert_eq!(t.len(), 1);
@@ -415,18 +431,21 @@ async fn a_port_bounce_is_refused_by_the_proxy_and_never_reaches_the_server() {
     c.line().await;
     let seen = script.await.unwrap();
     assert_eq!(seen, ["USER alice\r\n", "PASS secret\r\n", "QUIT\r\n"]);
-    assert_eq!(
-        p.metric("ftpwatch_proxy_data_refused_total{reason=\"bounce_third_party\"}"),
-        1.0
-    );
-    assert_eq!(
-        p.metric("ftpwatch_proxy_data_refused_total{reason=\"bounce_privileged_port\"}"),
-        1.0
-    );
-    assert_eq!(
-        p.metric("ftp_replies_total{class=\"5xx\",code=\"500\",origin=\"proxy\"}"),
-        2.0
-    );
+    p.expect(
+        "ftpwatch_proxy_data_refused_total{reason=\"bounce_third_party\"}",
+        1.0,
+    )
+    .await;
+    p.expect(
+        "ftpwatch_proxy_data_refused_total{reason=\"bounce_privileged_port\"}",
+        1.0,
+    )
+    .await;
+    p.expect(
+        "ftp_replies_total{class=\"5xx\",code=\"500\",origin=\"proxy\"}",
+        2.0,
+    )
+    .await;
     let events = p.finish().await;
     let own: Vec<_> = events
         .iter()
@@ -447,14 +466,16 @@ async fn an_unreachable_server_gets_the_client_a_421_from_the_proxy() {
     let p = start(gone, |_| {}).await;
     let mut c = Peer::new(TcpStream::connect(p.at).await.unwrap());
     assert!(c.line().await.starts_with("421 Service not available"));
-    assert_eq!(
-        p.metric("ftpwatch_proxy_upstream_connect_failures_total{reason=\"refused\"}"),
-        1.0
-    );
-    assert_eq!(
-        p.metric("ftp_replies_total{class=\"4xx\",code=\"421\",origin=\"proxy\"}"),
-        1.0
-    );
+    p.expect(
+        "ftpwatch_proxy_upstream_connect_failures_total{reason=\"refused\"}",
+        1.0,
+    )
+    .await;
+    p.expect(
+        "ftp_replies_total{class=\"4xx\",code=\"421\",origin=\"proxy\"}",
+        1.0,
+    )
+    .await;
     let events = p.finish().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["type"], "proxy_reply");
@@ -471,10 +492,11 @@ async fn sessions_beyond_the_limit_get_a_421_and_are_counted() {
     assert_eq!(first.line().await, "220 scripted server\r\n");
     let mut second = Peer::new(TcpStream::connect(p.at).await.unwrap());
     assert!(second.line().await.starts_with("421 Too many sessions"));
-    assert_eq!(
-        p.metric("ftpwatch_proxy_sessions_refused_total{reason=\"max_sessions\"}"),
-        1.0
-    );
+    p.expect(
+        "ftpwatch_proxy_sessions_refused_total{reason=\"max_sessions\"}",
+        1.0,
+    )
+    .await;
     first.send("QUIT\r\n").await;
     first.line().await;
     script.await.unwrap();
@@ -522,10 +544,11 @@ async fn a_data_connection_from_another_address_is_refused() {
     c.send("QUIT\r\n").await;
     c.line().await;
     script.await.unwrap();
-    assert_eq!(
-        p.metric("ftpwatch_proxy_data_refused_total{reason=\"wrong_peer\"}"),
-        1.0
-    );
+    p.expect(
+        "ftpwatch_proxy_data_refused_total{reason=\"wrong_peer\"}",
+        1.0,
+    )
+    .await;
     p.finish().await;
 }
 
@@ -590,10 +613,11 @@ async fn an_urgent_byte_reaches_the_server_with_its_mark_at_its_place() {
     assert_eq!(inband, b"NOOP\r\nABOR\r");
     assert_eq!(urgent, b'\n');
     assert_eq!(after, b"QUIT\r\n");
-    assert_eq!(
-        p.metric("ftpwatch_proxy_urgent_bytes_total{direction=\"to_server\"}"),
-        1.0
-    );
+    p.expect(
+        "ftpwatch_proxy_urgent_bytes_total{direction=\"to_server\"}",
+        1.0,
+    )
+    .await;
     drop(c);
     drop(r);
     let events = p.finish().await;
@@ -625,10 +649,8 @@ async fn an_overlong_line_and_binary_garbage_pass_unchanged_and_framing_recovers
     );
     assert_eq!(seen[3], "NOOP\r\n");
     // The engine's line cap was hit and counted; nothing else broke.
-    assert_eq!(
-        p.metric("ftpwatch_bounds_hit_total{bound=\"line_length\"}"),
-        1.0
-    );
+    p.expect("ftpwatch_bounds_hit_total{bound=\"line_length\"}", 1.0)
+        .await;
     let events = p.finish().await;
     let session = events.iter().find(|e| e["type"] == "session").unwrap();
     assert_eq!(session["end_reason"], "quit");

@@ -76,8 +76,9 @@ pub async fn write_own(
     client: SocketAddr,
     server: Option<SocketAddr>,
 ) {
-    let _ = w.write_all(reply.line()).await;
+    // Counted before it is written: whoever reads the reply finds it counted.
     shared.metrics.reply_written(reply.code());
+    let _ = w.write_all(reply.line()).await;
     shared
         .feed
         .send(Note::ProxyReply {
