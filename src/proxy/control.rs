@@ -21,6 +21,7 @@ use super::data::{self, ClientLeg, DataJob, ServerLeg};
 use super::feed::{Note, Stream};
 use super::lines::{LineBuf, Piece};
 use super::own::{ProxyReply, write_own};
+use super::relay::is_reset;
 use super::rewrite::{self, ClientLine, DataRequest, UpstreamRequest};
 use super::urgent::{self, Peek};
 use super::{Shared, UpstreamMode};
@@ -122,10 +123,6 @@ pub async fn run(shared: Arc<Shared>, client: TcpStream, server: TcpStream) -> E
     end
 }
 
-fn reset_kind(e: &std::io::Error) -> bool {
-    !matches!(e.kind(), std::io::ErrorKind::Interrupted)
-}
-
 impl Session {
     async fn feed(&self, ev: Stream) {
         self.shared.feed.send(Note::Stream(self.conn, ev)).await;
@@ -150,7 +147,7 @@ impl Session {
                             return self.reset(Side::Responder).await;
                         }
                     }
-                    Err(e) if reset_kind(&e) => return self.reset(Side::Initiator).await,
+                    Err(e) if is_reset(&e) => return self.reset(Side::Initiator).await,
                     Err(_) => {}
                 },
                 r = self.sr.read_buf(self.sbuf.for_read()), if !server_eof => match r {
@@ -165,7 +162,7 @@ impl Session {
                             return self.reset(Side::Initiator).await;
                         }
                     }
-                    Err(e) if reset_kind(&e) => return self.reset(Side::Responder).await,
+                    Err(e) if is_reset(&e) => return self.reset(Side::Responder).await,
                     Err(_) => {}
                 },
                 _ = tokio::time::sleep_until(deadline) => {

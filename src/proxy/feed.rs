@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::ftp::{
-    CloseHow, CloseReason, ConnId, ConnKind, Engine, Event, Expectation, Input, Output, Side,
-    StreamEvent, Timestamp,
+    Bound, CloseHow, CloseReason, ConnId, ConnKind, Counters, Engine, Event, Expectation, Input,
+    Output, Side, StreamEvent, Timestamp,
 };
 use crate::sink::eventlog::{LogOptions, event_json};
 use crate::sink::metrics::ProxyMetrics;
@@ -103,13 +103,6 @@ impl Feed {
         let ts = (self.clock)();
         // The analysis thread outlives every task; a closed channel means shutdown.
         let _ = self.tx.send(Msg { ts, note }).await;
-    }
-
-    /// For synchronous callers (the relay's report callback): never waits; a full
-    /// queue drops the note and counts it.
-    pub fn try_send(&self, note: Note) -> bool {
-        let ts = (self.clock)();
-        self.tx.try_send(Msg { ts, note }).is_ok()
     }
 }
 
@@ -399,9 +392,12 @@ impl<W: std::io::Write> Analysis<W> {
             match out {
                 Output::Expect(e) => {
                     let list = self.expected.entry(e.control).or_default();
-                    // Bounded like the engine's own table: a session has few at once.
+                    // Bounded like the engine's own table: a session has few at once
+                    // (the engine withdraws a replaced one); past 16 the oldest goes,
+                    // counted as the engine's own expectations bound is.
                     if list.len() >= 16 {
                         list.remove(0);
+                        self.metrics.bound_hit(Bound::Expectations);
                     }
                     list.push(e);
                 }

@@ -81,10 +81,7 @@ impl LineBuf {
 
     /// Everything held, unframed (the stream went opaque, e.g. TLS after AUTH).
     pub fn take_all(&mut self) -> Vec<u8> {
-        let out = self.buf[self.start..].to_vec();
-        self.start = self.buf.len();
-        self.in_long = false;
-        out
+        self.take_before(self.buf.len())
     }
 
     pub fn next_piece(&mut self) -> Option<Piece> {

@@ -165,9 +165,6 @@ pub async fn accept_loop(
 }
 
 async fn session(client: TcpStream, shared: Arc<Shared>) {
-    let Ok(client_addr) = client.peer_addr() else {
-        return;
-    };
     let Ok(permit) = shared.sessions.clone().try_acquire_owned() else {
         shared.metrics.session_refused("max_sessions");
         refuse(&shared, client, ProxyReply::TooManySessions, None).await;
@@ -208,7 +205,6 @@ async fn session(client: TcpStream, shared: Arc<Shared>) {
         }
     };
     let _ = (client.set_nodelay(true), server.set_nodelay(true));
-    let _ = client_addr;
     shared.metrics.session_opened();
     let end = control::run(shared.clone(), client, server).await;
     shared.metrics.session_closed(end.as_str());

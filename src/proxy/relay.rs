@@ -92,7 +92,7 @@ enum DirEnd {
     Idle,
 }
 
-fn is_reset(e: &io::Error) -> bool {
+pub(super) fn is_reset(e: &io::Error) -> bool {
     // A read error on an established socket is a reset in practice (ECONNRESET,
     // ETIMEDOUT after retransmissions, EPIPE); all of them end the leg abruptly.
     !matches!(e.kind(), io::ErrorKind::Interrupted)
