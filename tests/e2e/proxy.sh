@@ -79,8 +79,8 @@ stop_proxy() {
 }
 start_wires() { # name: tcpdump on both of the gateway's legs, ftpwatch live on both
     local name=$1
-    in_g tcpdump -i pgc0 -s 0 -U --immediate-mode -w "$work/$name-client.pcap" tcp 2>/dev/null &
-    in_g tcpdump -i pgs0 -s 0 -U --immediate-mode -w "$work/$name-server.pcap" tcp 2>/dev/null &
+    in_g tcpdump -i pgc0 -s 0 -B 16384 -U --immediate-mode -w "$work/$name-client.pcap" tcp 2>/dev/null &
+    in_g tcpdump -i pgs0 -s 0 -B 16384 -U --immediate-mode -w "$work/$name-server.pcap" tcp 2>/dev/null &
     in_g "$BIN" live -i pgc0 --ports 21,2100 --listen 127.0.0.1:10432 --events "$work/$name-live-client.jsonl" 2>"$work/live-c.err" &
     in_g "$BIN" live -i pgs0 --listen 127.0.0.1:10433 --events "$work/$name-live-server.jsonl" 2>"$work/live-s.err" &
     wait_until 10 "ftpwatch live" in_g curl -sf http://127.0.0.1:10432/healthz -o /dev/null
