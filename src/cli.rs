@@ -260,8 +260,46 @@ pub struct ProxyArgs {
     /// On SIGTERM, seconds running sessions get to finish before they are closed.
     #[arg(long, default_value_t = 30.0)]
     pub drain: f64,
+    /// The proxy's certificate chain (PEM), for FTPS clients: AUTH TLS, and
+    /// --ftps-listen.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Address to accept implicit FTPS clients on (TLS from the first byte, port 990);
+    /// repeat for several. Needs --tls-cert.
+    #[arg(long = "ftps-listen", value_name = "ADDR", requires = "tls_cert")]
+    pub ftps_listen: Vec<std::net::SocketAddr>,
+    /// Refuse USER and PASS in clear with 530: clients must send AUTH TLS first.
+    #[arg(long, requires = "tls_cert")]
+    pub require_tls: bool,
+    /// A client's protected data connection must resume its control connection's TLS
+    /// session (as vsftpd's require_ssl_reuse); Python's ftplib cannot.
+    #[arg(long, requires = "tls_cert")]
+    pub require_tls_reuse: bool,
+    /// TLS toward the server: `auto` (AUTH TLS when its FEAT offers it), `required`
+    /// (a server without it is not used), `off`. `ftps://HOST:PORT` in --upstream means
+    /// implicit TLS.
+    #[arg(long, value_enum)]
+    pub upstream_tls: Option<UpstreamTlsArg>,
+    /// CA certificates (PEM) the server's certificate is checked against, instead of
+    /// the system's.
+    #[arg(long, value_name = "FILE", conflicts_with = "upstream_insecure")]
+    pub upstream_ca: Option<std::path::PathBuf>,
+    /// Do not check the server's certificate (its handshake still is). Shown on the
+    /// landing page.
+    #[arg(long)]
+    pub upstream_insecure: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamTlsArg {
+    Auto,
+    Required,
+    Off,
 }
 
 /// A data buffer size: 64K to 1M.
@@ -294,12 +332,30 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
 
 impl ProxyArgs {
     fn config(self) -> Result<crate::proxy_cli::ProxyConfig, String> {
-        use ftpwatch::proxy::{Config, Upstream, UpstreamMode};
+        use ftpwatch::proxy::{Config, TlsConfig, TlsOptions, Upstream, UpstreamMode, UpstreamTls};
         let settings = self.engine.settings()?;
+        let mut implicit = false;
         let upstream = match self.upstream {
             Some(h) => {
+                let h = match h.strip_prefix("ftps://") {
+                    Some(rest) => {
+                        implicit = true;
+                        let rest = rest.trim_end_matches('/');
+                        let has_port = rest.rsplit_once(':').is_some_and(|(_, p)| {
+                            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
+                        }) && !rest.ends_with(']');
+                        if has_port {
+                            rest.to_string()
+                        } else {
+                            format!("{rest}:990")
+                        }
+                    }
+                    None => h,
+                };
                 if !h.contains(':') {
-                    return Err(format!("--upstream {h:?}: expected HOST:PORT"));
+                    return Err(format!(
+                        "--upstream {h:?}: expected HOST:PORT or ftps://HOST[:PORT]"
+                    ));
                 }
                 Upstream::Fixed(h)
             }
@@ -323,11 +379,26 @@ impl ProxyArgs {
             idle_timeout: secs("--idle-timeout", self.idle_timeout)?,
             max_line: settings.engine.max_line,
             data_buffer: self.data_buffer,
+            tls: TlsConfig::build(&TlsOptions {
+                cert: self.tls_cert.as_deref(),
+                key: self.tls_key.as_deref(),
+                upstream: self.upstream_tls.map(|u| match u {
+                    UpstreamTlsArg::Auto => UpstreamTls::Auto,
+                    UpstreamTlsArg::Required => UpstreamTls::Required,
+                    UpstreamTlsArg::Off => UpstreamTls::Off,
+                }),
+                upstream_implicit: implicit,
+                upstream_ca: self.upstream_ca.as_deref(),
+                upstream_insecure: self.upstream_insecure,
+                require_tls: self.require_tls,
+                require_reuse: self.require_tls_reuse,
+            })?,
             ..Config::default()
         };
         Ok(crate::proxy_cli::ProxyConfig {
             proxy,
             ftp_listen: self.ftp_listen,
+            ftps_listen: self.ftps_listen,
             listen: self.listen,
             events: self.events,
             drain: secs("--drain", self.drain)?,

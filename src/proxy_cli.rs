@@ -27,6 +27,7 @@ use crate::logfile::LogTarget;
 pub struct ProxyConfig {
     pub proxy: proxy::Config,
     pub ftp_listen: Vec<SocketAddr>,
+    pub ftps_listen: Vec<SocketAddr>,
     pub listen: SocketAddr,
     pub events: Option<String>,
     pub drain: Duration,
@@ -77,11 +78,43 @@ fn bind(at: SocketAddr, what: &str) -> Result<std::net::TcpListener, String> {
     Ok(l)
 }
 
+/// The proxy's TLS in one line, for the landing page and the start-up message; an
+/// unverified server certificate is said plainly.
+fn tls_summary(t: &proxy::TlsConfig) -> String {
+    let client = if t.client_side.is_some() {
+        if t.require_tls {
+            "clients: TLS required"
+        } else {
+            "clients: AUTH TLS offered"
+        }
+    } else {
+        "clients: no TLS (no --tls-cert)"
+    };
+    let server = match (t.upstream, t.upstream_implicit) {
+        (proxy::UpstreamTls::Off, _) => "server: TLS off",
+        (_, true) => "server: implicit TLS",
+        (proxy::UpstreamTls::Auto, _) => "server: TLS when offered",
+        (proxy::UpstreamTls::Required, _) => "server: TLS required",
+    };
+    let verify = if t.upstream != proxy::UpstreamTls::Off && t.upstream_insecure {
+        "; server certificates NOT verified (--upstream-insecure)"
+    } else {
+        ""
+    };
+    format!("TLS: {client}; {server}{verify}")
+}
+
 pub fn run(cfg: ProxyConfig) -> ExitCode {
     let mut ftp = Vec::new();
     for at in &cfg.ftp_listen {
         match bind(*at, "FTP") {
-            Ok(l) => ftp.push(l),
+            Ok(l) => ftp.push((l, proxy::Listener::Ftp)),
+            Err(e) => return fail(e),
+        }
+    }
+    for at in &cfg.ftps_listen {
+        match bind(*at, "implicit FTPS") {
+            Ok(l) => ftp.push((l, proxy::Listener::ImplicitFtps)),
             Err(e) => return fail(e),
         }
     }
@@ -135,11 +168,17 @@ pub fn run(cfg: ProxyConfig) -> ExitCode {
         })
         .expect("spawning the analysis thread");
 
-    let listening: Vec<String> = cfg
+    let mut listening: Vec<String> = cfg
         .ftp_listen
         .iter()
         .map(|a| format!("ftp://{a}"))
+        .chain(
+            cfg.ftps_listen
+                .iter()
+                .map(|a| format!("ftps://{a} (implicit TLS)")),
+        )
         .collect();
+    listening.push(tls_summary(&cfg.proxy.tls));
     let target = match &cfg.proxy.upstream {
         proxy::Upstream::Fixed(h) => format!("upstream {h}"),
         proxy::Upstream::Transparent { allow } => {
@@ -163,9 +202,14 @@ pub fn run(cfg: ProxyConfig) -> ExitCode {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (accept_tx, accept_rx) = tokio::sync::watch::channel(true);
         let shared = Arc::new(Shared::new(cfg.proxy, feed, proxy_metrics, stop_rx));
-        for l in ftp {
+        for (l, kind) in ftp {
             let l = tokio::net::TcpListener::from_std(l)?;
-            tokio::spawn(proxy::accept_loop(l, shared.clone(), accept_rx.clone()));
+            tokio::spawn(proxy::accept_loop(
+                l,
+                kind,
+                shared.clone(),
+                accept_rx.clone(),
+            ));
         }
         let http_stop = Arc::new(AtomicBool::new(false));
         let state = exporter::AppState {

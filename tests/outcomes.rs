@@ -190,6 +190,7 @@ fn abort_after_teardown(by: Side, how: CloseHow) -> ftpwatch::ftp::TransferRecor
     match how {
         CloseHow::Rst => d.tcp.rst(&mut s.cap, side),
         CloseHow::Fin => d.tcp.fin(&mut s.cap, side),
+        CloseHow::FinWithoutCloseNotify => unreachable!("a capture cannot see TLS alerts"),
     }
     s.cap.advance_ms(2);
     s.reply("426 Failure writing network stream.");

@@ -80,7 +80,12 @@ async fn start(upstream: SocketAddr, tune: impl FnOnce(&mut Config)) -> Running 
     let shared = Arc::new(Shared::new(cfg, feed, pm, stop_rx));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = listener.local_addr().unwrap();
-    tokio::spawn(proxy::accept_loop(listener, shared.clone(), acc_rx));
+    tokio::spawn(proxy::accept_loop(
+        listener,
+        proxy::Listener::Ftp,
+        shared.clone(),
+        acc_rx,
+    ));
     Running {
         at,
         metrics,

@@ -94,7 +94,7 @@ fn torn_early(t: &Transfer, d: &DataConn, close: &DataClose) -> bool {
         (Role::Server, d.bytes_to_client)
     };
     let short = !t.restarted && t.announced_size.is_some_and(|size| moved < size);
-    close.how == CloseHow::Rst || close.by != sender || short
+    close.how != CloseHow::Fin || close.by != sender || short
 }
 
 #[cfg(test)]

@@ -116,6 +116,9 @@ impl Engine {
             }
             StreamEvent::Fin { from } => self.teardown(conn, from, CloseHow::Fin, counters),
             StreamEvent::Reset { from } => self.teardown(conn, from, CloseHow::Rst, counters),
+            StreamEvent::FinWithoutCloseNotify { from } => {
+                self.teardown(conn, from, CloseHow::FinWithoutCloseNotify, counters)
+            }
             StreamEvent::Closed(reason) => self.closed(conn, reason, counters),
         }
         self.settle_due(counters);
@@ -193,7 +196,7 @@ impl Engine {
     fn teardown(&mut self, conn: ConnId, from: Side, how: CloseHow, counters: &mut dyn Counters) {
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.closing(match how {
-                CloseHow::Fin => EndReason::Fin,
+                CloseHow::Fin | CloseHow::FinWithoutCloseNotify => EndReason::Fin,
                 CloseHow::Rst => EndReason::Rst,
             });
             return;

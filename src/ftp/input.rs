@@ -86,6 +86,11 @@ pub enum StreamEvent<'a> {
     Reset {
         from: Side,
     },
+    /// A FIN on a TLS connection without a TLS close_notify before it. Only a feed that
+    /// terminates the TLS (the proxy) can know; capture mode never sends it.
+    FinWithoutCloseNotify {
+        from: Side,
+    },
     Closed(CloseReason),
 }
 

@@ -102,11 +102,15 @@ pub enum AbortCause {
     Stalled,
     /// No data connection was seen for the transfer.
     NoDataConnection,
+    /// A TLS-protected data connection ended with a TCP FIN but no TLS close_notify
+    /// (RFC 4217 §10): the receiver cannot tell the data was whole. Known only where the
+    /// TLS is terminated (the proxy); a capture sees the alert encrypted, if at all.
+    TlsUncleanShutdown,
     Unknown,
 }
 
 impl AbortCause {
-    pub const ALL: [AbortCause; 8] = [
+    pub const ALL: [AbortCause; 9] = [
         AbortCause::ClientReset,
         AbortCause::ServerReset,
         AbortCause::ClientClosed,
@@ -114,6 +118,7 @@ impl AbortCause {
         AbortCause::Abor,
         AbortCause::Stalled,
         AbortCause::NoDataConnection,
+        AbortCause::TlsUncleanShutdown,
         AbortCause::Unknown,
     ];
 
@@ -126,6 +131,7 @@ impl AbortCause {
             AbortCause::Abor => "abor",
             AbortCause::Stalled => "stalled",
             AbortCause::NoDataConnection => "no_data_connection",
+            AbortCause::TlsUncleanShutdown => "tls_unclean_shutdown",
             AbortCause::Unknown => "unknown",
         }
     }
@@ -136,6 +142,7 @@ impl AbortCause {
             (Role::Server, CloseHow::Rst) => AbortCause::ServerReset,
             (Role::Client, CloseHow::Fin) => AbortCause::ClientClosed,
             (Role::Server, CloseHow::Fin) => AbortCause::ServerClosed,
+            (_, CloseHow::FinWithoutCloseNotify) => AbortCause::TlsUncleanShutdown,
         }
     }
 }
@@ -144,6 +151,9 @@ impl AbortCause {
 pub enum CloseHow {
     Fin,
     Rst,
+    /// A FIN on a TLS connection that had sent no close_notify first (an unclean TLS
+    /// shutdown); seen only where the TLS is terminated.
+    FinWithoutCloseNotify,
 }
 
 impl CloseHow {
@@ -151,6 +161,7 @@ impl CloseHow {
         match self {
             CloseHow::Fin => "fin",
             CloseHow::Rst => "rst",
+            CloseHow::FinWithoutCloseNotify => "fin_without_close_notify",
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::ftp::ConnId;
 
 use super::feed::{Note, Stream};
 use super::relay::{self, Reporter};
+use super::tls::{self, Socket, Wire, relay::TlsLeg};
 use super::{Shared, failure_reason};
 
 /// The ports the proxy listens on for data connections (`--data-ports`), handed out
@@ -91,6 +92,28 @@ pub struct DataJob {
     pub started: Arc<AtomicBool>,
     /// The session's count of data connections being relayed.
     pub relaying: Arc<AtomicUsize>,
+    pub tls: DataTls,
+}
+
+/// Which legs of a data connection are protected (PROT P), and how.
+#[derive(Clone, Default)]
+pub struct DataTls {
+    /// The client chose PROT P: the proxy is TLS server on the client leg.
+    pub client: Option<Arc<rustls::ServerConfig>>,
+    /// The server accepted PROT P: the proxy is TLS client on the server leg, resuming
+    /// the control connection's session.
+    pub server: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls_pki_types::ServerName<'static>,
+    )>,
+    /// `--require-tls-reuse`.
+    pub require_reuse: bool,
+}
+
+impl DataTls {
+    fn any(&self) -> bool {
+        self.client.is_some() || self.server.is_some()
+    }
 }
 
 #[derive(Debug)]
@@ -220,10 +243,104 @@ pub async fn run(job: DataJob, shared: Arc<Shared>) {
         idle: cfg.idle_timeout,
         buffer: cfg.data_buffer,
     };
-    relay::relay(client, server, lim, &report).await;
+    if job.tls.any() {
+        if let Some((c, s)) = secure(client, server, &job.tls, &shared, conn).await {
+            tls::relay::relay(c, s, lim, &report).await;
+        }
+    } else {
+        relay::relay(client, server, lim, &report).await;
+    }
     shared.metrics.data_connection(-1);
     job.relaying.fetch_sub(1, Ordering::Relaxed);
     shared.feed.send(Note::Stream(conn, Stream::Closed)).await;
+}
+
+/// The TLS handshakes of a protected data connection, both legs at once: clients
+/// start theirs only after the server's 150, which comes once the server leg is up.
+/// A leg that fails is counted, and both legs are then reset.
+async fn secure(
+    client: TcpStream,
+    server: TcpStream,
+    tls: &DataTls,
+    shared: &Shared,
+    conn: ConnId,
+) -> Option<(TlsLeg, TlsLeg)> {
+    let (Ok(cs), Ok(ss)) = (Socket::of(&client), Socket::of(&server)) else {
+        return None;
+    };
+    let wait = shared.cfg.accept_timeout;
+    let m = &shared.metrics.tls;
+    let client_side = async {
+        match &tls.client {
+            None => Ok((Wire::Plain(client), None)),
+            Some(cfg) => tls::accept(cfg.clone(), client, wait)
+                .await
+                .map(|(w, h)| (w, Some(h))),
+        }
+    };
+    let server_side = async {
+        match &tls.server {
+            None => Ok((Wire::Plain(server), None)),
+            Some((cfg, name)) => tls::connect(cfg.clone(), name.clone(), server, wait)
+                .await
+                .map(|(w, h)| (w, Some(h))),
+        }
+    };
+    let (c, s) = tokio::join!(client_side, server_side);
+    let mut ok = true;
+    for (leg, r) in [("client", &c), ("server", &s)] {
+        match r {
+            Ok((_, Some(h))) => {
+                m.handshake(leg, "data", Ok(h.version));
+                let refused = leg == "client" && tls.require_reuse && !h.resumed;
+                m.resumption(
+                    leg,
+                    match (h.resumed, refused) {
+                        (true, _) => "resumed",
+                        (false, true) => "refused",
+                        (false, false) => "full",
+                    },
+                );
+            }
+            Ok((_, None)) => {}
+            Err(e) => {
+                m.handshake(leg, "data", Err(tls::failure_reason(e)));
+                ok = false;
+            }
+        }
+    }
+    let (Ok((cw, ch)), Ok((sw, sh))) = (c, s) else {
+        cs.reset_on_close();
+        ss.reset_on_close();
+        return None;
+    };
+    if tls.require_reuse && ch.is_some_and(|h| !h.resumed) {
+        // As vsftpd's require_ssl_reuse would: not this session's client.
+        ok = false;
+    }
+    if !ok {
+        cs.reset_on_close();
+        ss.reset_on_close();
+        return None;
+    }
+    shared
+        .feed
+        .send(Note::DataTls {
+            conn,
+            client: ch.map(|h| h.version),
+            server: sh.map(|h| h.version),
+        })
+        .await;
+    Some((
+        TlsLeg {
+            wire: cw,
+            socket: cs,
+        },
+        TlsLeg {
+            wire: sw,
+            socket: ss,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -74,6 +74,20 @@ pub enum Note {
         server: Option<SocketAddr>,
         code: u16,
         reason: &'static str,
+        /// What went wrong, in words (a TLS error), when there is more than the reason.
+        detail: Option<String>,
+    },
+    /// A leg of a control connection went under TLS (or, after CCC, back to clear).
+    ControlTls {
+        conn: ConnId,
+        leg: Leg,
+        version: Option<&'static str>,
+    },
+    /// A data connection's legs are under TLS (their versions), once both are up.
+    DataTls {
+        conn: ConnId,
+        client: Option<&'static str>,
+        server: Option<&'static str>,
     },
 }
 
@@ -113,6 +127,8 @@ struct LegRecord {
     bytes_to_client: u64,
     bytes_to_server: u64,
     first_close: Option<(&'static str, CloseHow, Timestamp)>,
+    /// The leg's TLS version, when it was protected.
+    tls: Option<&'static str>,
 }
 
 impl LegRecord {
@@ -127,6 +143,7 @@ impl LegRecord {
                 "how": how.as_str(),
                 "at": at.epoch_seconds(),
             })),
+            "tls": self.tls,
         })
     }
 }
@@ -150,6 +167,17 @@ pub struct Analysis<W: std::io::Write> {
     /// Control connections' ends, for the data connections they announce.
     controls: HashMap<ConnId, (SocketAddr, SocketAddr)>,
     legs: HashMap<ConnId, DataLegs>,
+    /// Sessions with a leg under TLS, by their control connection's ends.
+    tls: HashMap<(SocketAddr, SocketAddr), SessionTls>,
+}
+
+/// A session's TLS, as the proxy terminated it: each leg's version while under TLS.
+#[derive(Debug, Default, Clone, Copy)]
+struct SessionTls {
+    client: Option<&'static str>,
+    server: Option<&'static str>,
+    /// The client leg went back to clear (CCC).
+    ccc: bool,
 }
 
 impl<W: std::io::Write> Analysis<W> {
@@ -168,6 +196,7 @@ impl<W: std::io::Write> Analysis<W> {
             expected: HashMap::new(),
             controls: HashMap::new(),
             legs: HashMap::new(),
+            tls: HashMap::new(),
         }
     }
 
@@ -195,11 +224,32 @@ impl<W: std::io::Write> Analysis<W> {
                 server_leg,
             ),
             Note::Leg(conn, leg, ev) => self.leg(ts, conn, leg, ev),
+            Note::ControlTls { conn, leg, version } => {
+                if let Some(ends) = self.controls.get(&conn) {
+                    let t = self.tls.entry(*ends).or_default();
+                    match (leg, version) {
+                        (Leg::Client, None) => t.ccc = true,
+                        (Leg::Client, v) => t.client = v,
+                        (Leg::Server, v) => t.server = v,
+                    }
+                }
+            }
+            Note::DataTls {
+                conn,
+                client,
+                server,
+            } => {
+                if let Some(d) = self.legs.get_mut(&conn) {
+                    d.client.tls = client;
+                    d.server.tls = server;
+                }
+            }
             Note::ProxyReply {
                 client,
                 server,
                 code,
                 reason,
+                detail,
             } => {
                 let line = json!({
                     "type": "proxy_reply",
@@ -211,6 +261,10 @@ impl<W: std::io::Write> Analysis<W> {
                     "origin": "proxy",
                     "reason": reason,
                 });
+                let mut line = line;
+                if let Some(d) = detail {
+                    line["detail"] = json!(d);
+                }
                 self.log.record(&line);
             }
         }
@@ -361,6 +415,9 @@ impl<W: std::io::Write> Analysis<W> {
                 Some(match how {
                     CloseHow::Fin => StreamEvent::Fin { from: side },
                     CloseHow::Rst => StreamEvent::Reset { from: side },
+                    CloseHow::FinWithoutCloseNotify => {
+                        StreamEvent::FinWithoutCloseNotify { from: side }
+                    }
                 })
             }
             LegEvent::ProxyReset => {
@@ -411,6 +468,19 @@ impl<W: std::io::Write> Analysis<W> {
                     self.metrics.event(&e);
                     let mut v = event_json(&e, self.log.options());
                     v["via"] = json!("proxy");
+                    let ends = match &e {
+                        Event::Transfer(t) => Some((t.client, t.server)),
+                        Event::Session(s) => Some((s.client, s.server)),
+                        Event::Anomaly(_) => None,
+                    };
+                    if let Some(t) = ends.and_then(|ends| self.tls.get(&ends)) {
+                        // The engine saw clear text; the session was under TLS.
+                        v["tls"] = json!(true);
+                        if matches!(e, Event::Session(_)) {
+                            v["ccc"] = json!(t.ccc);
+                            v["tls_legs"] = json!({ "client": t.client, "server": t.server });
+                        }
+                    }
                     match &e {
                         Event::Transfer(t) => {
                             v["legs"] = self.take_legs(t).unwrap_or(Value::Null);
@@ -425,6 +495,7 @@ impl<W: std::io::Write> Analysis<W> {
                         Event::Session(s) => {
                             let ends = (s.client, s.server);
                             self.legs.retain(|_, l| l.control_ends != ends);
+                            self.tls.remove(&ends);
                         }
                         Event::Anomaly(_) => {}
                     }

@@ -79,9 +79,14 @@ impl LineBuf {
         out
     }
 
-    /// Everything held, unframed (the stream went opaque, e.g. TLS after AUTH).
-    pub fn take_all(&mut self) -> Vec<u8> {
-        self.take_before(self.buf.len())
+    /// The bytes held, unframed (to look at what starts the stream after CCC).
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Drop the first `n` bytes held.
+    pub fn skip(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
     }
 
     pub fn next_piece(&mut self) -> Option<Piece> {
@@ -196,13 +201,19 @@ mod tests {
     }
 
     #[test]
-    fn take_all_hands_over_the_unframed_rest() {
+    fn pending_shows_the_unframed_rest_and_skip_drops_it() {
         let mut b = LineBuf::new(64);
         assert_eq!(
-            feed(&mut b, b"234 Go\r\n\x16\x03\x01"),
-            vec![Piece::Line(b"234 Go\r\n".to_vec())]
+            feed(&mut b, b"CCC\r\n"),
+            vec![Piece::Line(b"CCC\r\n".to_vec())]
         );
-        assert_eq!(b.take_all(), b"\x16\x03\x01");
+        b.for_read()
+            .extend_from_slice(b"\x15\x03\x03\x00\x02\x01\x00NOOP\r\n");
+        assert_eq!(&b.pending()[..3], b"\x15\x03\x03");
+        b.skip(7);
+        assert_eq!(b.next_piece(), Some(Piece::Line(b"NOOP\r\n".to_vec())));
         assert_eq!(b.held(), 0);
+        b.skip(5);
+        assert_eq!(b.held(), 0, "skip stops at what is held");
     }
 }

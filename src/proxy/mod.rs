@@ -16,6 +16,7 @@ mod own;
 mod relay;
 mod rewrite;
 mod target;
+pub mod tls;
 mod urgent;
 
 use std::io;
@@ -34,6 +35,10 @@ pub use feed::{Analysis, Feed, Msg, run as run_analysis};
 pub use own::ProxyReply;
 pub use relay::Leg;
 pub use target::{Cidr, Upstream};
+pub use tls::{TlsConfig, TlsOptions, UpstreamTls};
+
+use control::{Peer, ServerSide};
+use tls::{Socket, Wire};
 
 /// Which data connection the proxy opens toward the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +70,7 @@ pub struct Config {
     pub max_line: usize,
     /// Bytes held per data direction (the splice pipe, or the copy buffer).
     pub data_buffer: usize,
+    pub tls: tls::TlsConfig,
 }
 
 impl Default for Config {
@@ -79,6 +85,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(900),
             max_line: 8192,
             data_buffer: relay::DATA_BUFFER,
+            tls: tls::TlsConfig::default(),
         }
     }
 }
@@ -137,9 +144,18 @@ pub fn failure_reason(e: &io::Error) -> &'static str {
     }
 }
 
+/// How a listener's clients start: in clear (port 21), or under TLS from the first
+/// byte (implicit FTPS, port 990).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Ftp,
+    ImplicitFtps,
+}
+
 /// Accept sessions on `listener` until `accepting` turns false.
 pub async fn accept_loop(
     listener: TcpListener,
+    kind: Listener,
     shared: Arc<Shared>,
     mut accepting: watch::Receiver<bool>,
 ) {
@@ -160,32 +176,67 @@ pub async fn accept_loop(
             }
         };
         let shared = shared.clone();
-        tokio::spawn(async move { session(client, shared).await });
+        tokio::spawn(async move { session(client, kind, shared).await });
     }
 }
 
-async fn session(client: TcpStream, shared: Arc<Shared>) {
-    let Ok(permit) = shared.sessions.clone().try_acquire_owned() else {
-        shared.metrics.session_refused("max_sessions");
-        refuse(&shared, client, ProxyReply::TooManySessions, None).await;
+fn peer(tcp: TcpStream, tls: Option<tls::Handshake>) -> io::Result<(Peer, TcpStream)> {
+    let p = Peer {
+        socket: Socket::of(&tcp)?,
+        addr: tcp.peer_addr()?,
+        local: tcp.local_addr()?,
+        tls,
+        wire: Wire::Gone,
+    };
+    Ok((p, tcp))
+}
+
+async fn session(client: TcpStream, kind: Listener, shared: Arc<Shared>) {
+    let _ = client.set_nodelay(true);
+    let destination = target::destination(&shared.cfg.upstream, &client).await;
+    let Ok((mut client_peer, client)) = peer(client, None) else {
         return;
     };
-    let dest = match target::destination(&shared.cfg.upstream, &client).await {
+    // Implicit FTPS: TLS before anything, the proxy's own refusals included.
+    let mut client = match (kind, shared.cfg.tls.client_side.clone()) {
+        (Listener::ImplicitFtps, Some(cfg)) => {
+            let m = &shared.metrics.tls;
+            match tls::accept(cfg, client, shared.cfg.connect_timeout).await {
+                Ok((wire, h)) => {
+                    m.handshake("client", "control", Ok(h.version));
+                    client_peer.tls = Some(h);
+                    wire
+                }
+                Err(e) => {
+                    m.handshake("client", "control", Err(tls::failure_reason(&e)));
+                    return;
+                }
+            }
+        }
+        _ => Wire::Plain(client),
+    };
+    let c = (&mut client, &client_peer);
+    let Ok(permit) = shared.sessions.clone().try_acquire_owned() else {
+        shared.metrics.session_refused("max_sessions");
+        refuse(&shared, c, ProxyReply::TooManySessions, None).await;
+        return;
+    };
+    let dest = match destination {
         Ok(d) => d,
         Err(target::Refusal::NotAllowed(dest)) => {
             shared.metrics.session_refused("destination_refused");
-            refuse(&shared, client, ProxyReply::DestinationRefused, Some(dest)).await;
+            refuse(&shared, c, ProxyReply::DestinationRefused, Some(dest)).await;
             return;
         }
         Err(target::Refusal::NoOriginalDestination) => {
             shared.metrics.session_refused("no_original_dst");
-            refuse(&shared, client, ProxyReply::DestinationRefused, None).await;
+            refuse(&shared, c, ProxyReply::DestinationRefused, None).await;
             return;
         }
         Err(target::Refusal::Resolve(e)) => {
             eprintln!("ftpwatch: resolving the upstream server: {e}");
             shared.metrics.upstream_failed("other");
-            refuse(&shared, client, ProxyReply::UpstreamUnavailable, None).await;
+            refuse(&shared, c, ProxyReply::UpstreamUnavailable, None).await;
             return;
         }
     };
@@ -195,37 +246,110 @@ async fn session(client: TcpStream, shared: Arc<Shared>) {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             shared.metrics.upstream_failed(failure_reason(&e));
-            refuse(&shared, client, ProxyReply::UpstreamUnavailable, Some(dest)).await;
+            refuse(&shared, c, ProxyReply::UpstreamUnavailable, Some(dest)).await;
             return;
         }
         Err(_) => {
             shared.metrics.upstream_failed("timeout");
-            refuse(&shared, client, ProxyReply::UpstreamUnavailable, Some(dest)).await;
+            refuse(&shared, c, ProxyReply::UpstreamUnavailable, Some(dest)).await;
             return;
         }
     };
-    let _ = (client.set_nodelay(true), server.set_nodelay(true));
+    let _ = server.set_nodelay(true);
+    let Ok((server_peer, server)) = peer(server, None) else {
+        return;
+    };
+    let Some(server_side) = secure_upstream(&shared, server, server_peer, dest, c).await else {
+        return;
+    };
     shared.metrics.session_opened();
-    let end = control::run(shared.clone(), client, server).await;
+    client_peer.wire = client;
+    let end = control::run(shared.clone(), client_peer, server_side).await;
     shared.metrics.session_closed(end.as_str());
     drop(permit);
+}
+
+/// The server leg's TLS, as `--upstream-tls` says; a failure is answered with a 421
+/// that says so, counted and logged with its reason.
+async fn secure_upstream(
+    shared: &Shared,
+    server: TcpStream,
+    mut server_peer: Peer,
+    dest: SocketAddr,
+    (client, client_peer): (&mut Wire, &Peer),
+) -> Option<ServerSide> {
+    let t = &shared.cfg.tls;
+    let name = tls::server_name(shared.cfg.upstream.host(), dest.ip());
+    let m = &shared.metrics.tls;
+    let on_handshake = |r: Result<tls::Handshake, &io::Error>| match r {
+        Ok(h) => m.handshake("server", "control", Ok(h.version)),
+        Err(e) => m.handshake("server", "control", Err(tls::failure_reason(e))),
+    };
+    let up = tls::upstream::Upstream {
+        mode: t.upstream,
+        implicit: t.upstream_implicit,
+        config: shared.cfg.tls.upstream_client.clone(),
+        name: name.clone(),
+        wait: shared.cfg.connect_timeout,
+        max_line: shared.cfg.max_line,
+        on_handshake: &on_handshake,
+    };
+    let (reply, detail) = match tls::upstream::secure(server, &up).await {
+        Ok(s) => {
+            server_peer.tls = s.tls;
+            server_peer.wire = s.wire;
+            return Some(ServerSide {
+                peer: server_peer,
+                greeting: s.greeting,
+                prot_private: s.prot_private,
+                name,
+            });
+        }
+        Err(tls::upstream::Failure::Io(e)) => {
+            shared.metrics.upstream_failed(failure_reason(&e));
+            (ProxyReply::UpstreamUnavailable, None)
+        }
+        Err(tls::upstream::Failure::Tls(e)) => {
+            shared.metrics.upstream_failed("tls");
+            (
+                ProxyReply::UpstreamTlsFailed,
+                Some(format!("TLS handshake: {e}")),
+            )
+        }
+        Err(tls::upstream::Failure::AuthRefused(text)) => {
+            shared.metrics.upstream_failed("tls");
+            (
+                ProxyReply::UpstreamTlsFailed,
+                Some(format!("AUTH TLS refused: {text}")),
+            )
+        }
+    };
+    if let Some(d) = &detail {
+        eprintln!("ftpwatch: upstream {dest}: {d}");
+    }
+    let addr = client_peer.addr;
+    let wait = shared.cfg.connect_timeout;
+    let _ = tokio::time::timeout(
+        wait,
+        own::write_own_detailed(shared, client, reply, addr, Some(dest), detail),
+    )
+    .await;
+    let _ = tokio::io::AsyncWriteExt::shutdown(client).await;
+    None
 }
 
 /// Answer a client the proxy cannot serve with one of its own replies, then close.
 async fn refuse(
     shared: &Shared,
-    mut client: TcpStream,
+    (client, peer): (&mut Wire, &Peer),
     reply: ProxyReply,
     server: Option<SocketAddr>,
 ) {
-    let Ok(client_addr) = client.peer_addr() else {
-        return;
-    };
     let wait = shared.cfg.connect_timeout;
     let _ = tokio::time::timeout(
         wait,
-        own::write_own(shared, &mut client, reply, client_addr, server),
+        own::write_own(shared, client, reply, peer.addr, server),
     )
     .await;
-    let _ = tokio::io::AsyncWriteExt::shutdown(&mut client).await;
+    let _ = tokio::io::AsyncWriteExt::shutdown(client).await;
 }

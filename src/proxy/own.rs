@@ -24,6 +24,13 @@ pub enum ProxyReply {
     NoDataPort,
     /// 425: PASV from a client on IPv6 (a 227 names only IPv4 addresses).
     PasvOnIpv6,
+    /// 421: the server leg's TLS failed (certificate not verified, handshake failed,
+    /// or AUTH TLS refused under `--upstream-tls required`).
+    UpstreamTlsFailed,
+    /// 534: AUTH from a client, and the proxy has no certificate to offer.
+    TlsNotOffered,
+    /// 530: USER or PASS in clear under `--require-tls`.
+    TlsRequired,
 }
 
 impl ProxyReply {
@@ -31,7 +38,10 @@ impl ProxyReply {
         match self {
             ProxyReply::UpstreamUnavailable
             | ProxyReply::TooManySessions
-            | ProxyReply::DestinationRefused => 421,
+            | ProxyReply::DestinationRefused
+            | ProxyReply::UpstreamTlsFailed => 421,
+            ProxyReply::TlsNotOffered => 534,
+            ProxyReply::TlsRequired => 530,
             ProxyReply::Bounce => 500,
             ProxyReply::NoDataPort | ProxyReply::PasvOnIpv6 => 425,
         }
@@ -45,6 +55,9 @@ impl ProxyReply {
             ProxyReply::Bounce => "bounce",
             ProxyReply::NoDataPort => "no_data_port",
             ProxyReply::PasvOnIpv6 => "pasv_on_ipv6",
+            ProxyReply::UpstreamTlsFailed => "upstream_tls_failed",
+            ProxyReply::TlsNotOffered => "tls_not_offered",
+            ProxyReply::TlsRequired => "tls_required",
         }
     }
 
@@ -64,6 +77,11 @@ impl ProxyReply {
             }
             ProxyReply::NoDataPort => b"425 Can't open data connection: no free data port.\r\n",
             ProxyReply::PasvOnIpv6 => b"425 PASV needs IPv4; use EPSV.\r\n",
+            ProxyReply::UpstreamTlsFailed => {
+                b"421 Service not available: TLS to the FTP server failed (ftpwatch proxy).\r\n"
+            }
+            ProxyReply::TlsNotOffered => b"534 TLS is not offered by this proxy.\r\n",
+            ProxyReply::TlsRequired => b"530 TLS required: send AUTH TLS first.\r\n",
         }
     }
 }
@@ -76,9 +94,22 @@ pub async fn write_own(
     client: SocketAddr,
     server: Option<SocketAddr>,
 ) {
+    write_own_detailed(shared, w, reply, client, server, None).await
+}
+
+/// `write_own`, with what went wrong in words for the log (a TLS error's text).
+pub async fn write_own_detailed(
+    shared: &Shared,
+    w: &mut (impl AsyncWriteExt + Unpin),
+    reply: ProxyReply,
+    client: SocketAddr,
+    server: Option<SocketAddr>,
+    detail: Option<String>,
+) {
     // Counted before it is written: whoever reads the reply finds it counted.
     shared.metrics.reply_written(reply.code());
     let _ = w.write_all(reply.line()).await;
+    let _ = w.flush().await;
     shared
         .feed
         .send(Note::ProxyReply {
@@ -86,6 +117,7 @@ pub async fn write_own(
             server,
             code: reply.code(),
             reason: reply.reason(),
+            detail,
         })
         .await;
 }

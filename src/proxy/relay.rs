@@ -75,13 +75,13 @@ pub struct Reporter<'a> {
 }
 
 impl Reporter<'_> {
-    async fn send(&self, leg: Leg, ev: LegEvent) {
+    pub(super) async fn send(&self, leg: Leg, ev: LegEvent) {
         self.feed.send(Note::Leg(self.conn, leg, ev)).await;
     }
 }
 
 /// How one direction ended.
-enum DirEnd {
+pub(super) enum DirEnd {
     /// The source sent FIN; the destination was shut down for writing.
     Eof,
     /// The source reset its leg.
@@ -100,18 +100,25 @@ pub(super) fn is_reset(e: &io::Error) -> bool {
 
 /// When either direction last moved bytes, in milliseconds since `base`: the relay is
 /// idle only when both are.
-struct Activity {
+pub(super) struct Activity {
     base: Instant,
     last_ms: AtomicU64,
 }
 
 impl Activity {
-    fn touch(&self) {
+    pub(super) fn new() -> Activity {
+        Activity {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn touch(&self) {
         let ms = self.base.elapsed().as_millis() as u64;
         self.last_ms.store(ms, Ordering::Relaxed);
     }
 
-    fn quiet_for(&self) -> Duration {
+    pub(super) fn quiet_for(&self) -> Duration {
         let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
         self.base.elapsed().saturating_sub(last)
     }
@@ -119,8 +126,8 @@ impl Activity {
 
 /// Bytes moved but not yet reported: reported every `REPORT_BYTES` or `REPORT_EVERY`,
 /// and before any close, so the analysis thread is woken per megabyte, not per read.
-struct Tally {
-    read: u64,
+pub(super) struct Tally {
+    pub(super) read: u64,
     written: u64,
     since: Instant,
 }
@@ -129,7 +136,15 @@ const REPORT_BYTES: u64 = 1 << 20;
 const REPORT_EVERY: Duration = Duration::from_millis(100);
 
 impl Tally {
-    async fn flush(&mut self, from: Leg, report: &Reporter<'_>) {
+    pub(super) fn new() -> Tally {
+        Tally {
+            read: 0,
+            written: 0,
+            since: Instant::now(),
+        }
+    }
+
+    pub(super) async fn flush(&mut self, from: Leg, report: &Reporter<'_>) {
         if self.read > 0 {
             report.send(from, LegEvent::Read(self.read)).await;
         }
@@ -144,7 +159,7 @@ impl Tally {
     }
 
     /// `n` bytes passed on: reported when enough have gathered.
-    async fn wrote(&mut self, n: usize, from: Leg, report: &Reporter<'_>) {
+    pub(super) async fn wrote(&mut self, n: usize, from: Leg, report: &Reporter<'_>) {
         self.written += n as u64;
         if self.read >= REPORT_BYTES || self.since.elapsed() >= REPORT_EVERY {
             self.flush(from, report).await;
@@ -203,11 +218,7 @@ async fn pump(
 ) -> DirEnd {
     let idle = lim.idle;
     let mut buf = vec![0u8; lim.buffer];
-    let mut tally = Tally {
-        read: 0,
-        written: 0,
-        since: Instant::now(),
-    };
+    let mut tally = Tally::new();
     loop {
         let n = match tokio::time::timeout(idle, src.read(&mut buf)).await {
             // The other direction may be busy (a download's client side is silent).
@@ -274,11 +285,7 @@ async fn pump_spliced(
     report: &Reporter<'_>,
 ) -> DirEnd {
     let chunk = pipe.size;
-    let mut tally = Tally {
-        read: 0,
-        written: 0,
-        since: Instant::now(),
-    };
+    let mut tally = Tally::new();
     let (s, d) = (src.as_ref(), dst.as_ref());
     // One timer for the whole relay, pushed back only when it fires and the other
     // direction was busy: no timer work per read.
@@ -366,10 +373,7 @@ pub async fn relay(
 ) {
     // Which leg, if any, the proxy must reset because its other leg was reset.
     let mut reset: Option<Leg> = None;
-    let activity = Activity {
-        base: Instant::now(),
-        last_ms: AtomicU64::new(0),
-    };
+    let activity = Activity::new();
     {
         let (mut cr, mut cw) = client.split();
         let (mut sr, mut sw) = server.split();

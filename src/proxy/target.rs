@@ -16,6 +16,19 @@ pub enum Upstream {
     Transparent { allow: Vec<Cidr> },
 }
 
+impl Upstream {
+    /// The host named in `--upstream` (what the server's certificate must name).
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Upstream::Fixed(hp) => {
+                let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
+                Some(host.trim_start_matches('[').trim_end_matches(']'))
+            }
+            Upstream::Transparent { .. } => None,
+        }
+    }
+}
+
 /// An IPv4 or IPv6 network, `10.0.0.0/8` or `fd00::/8` (a bare address is /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

@@ -13,8 +13,7 @@
 use std::io;
 
 use rustix::net::{RecvFlags, SendFlags};
-use tokio::io::Interest;
-use tokio::net::TcpStream;
+use std::os::fd::AsFd;
 
 /// What a peek at the socket's urgent data says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +24,7 @@ pub enum Peek {
     Ahead(Option<u8>),
 }
 
-pub fn peek(s: &TcpStream) -> Peek {
+pub fn peek(s: impl AsFd) -> Peek {
     let mut b = [0u8; 1];
     match rustix::net::recv(s, &mut b[..], RecvFlags::OOB | RecvFlags::PEEK) {
         Ok((_, 1)) => Peek::Ahead(Some(b[0])),
@@ -40,7 +39,7 @@ pub fn peek(s: &TcpStream) -> Peek {
 /// waiting. Straight to the socket: tokio takes a short read as "drained" and would
 /// answer from its readiness cache without reading, but the read that stopped at the
 /// mark was short only because of the mark.
-pub fn read_now(s: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+pub fn read_now(s: impl AsFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     let at = buf.len();
     buf.resize(at + super::lines::READ_CHUNK, 0);
     let got = rustix::net::recv(s, &mut buf[at..], RecvFlags::DONTWAIT);
@@ -49,16 +48,20 @@ pub fn read_now(s: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
     got.map(|_| n).map_err(io::Error::from)
 }
 
-/// Send `b` as urgent data (MSG_OOB): the peer sees the urgent mark after it.
-pub async fn send(s: &TcpStream, b: u8) -> io::Result<()> {
-    loop {
-        s.writable().await?;
-        match s.try_io(Interest::WRITABLE, || {
-            rustix::net::send(s, &[b], SendFlags::OOB).map_err(io::Error::from)
-        }) {
+/// Send `b` as urgent data (MSG_OOB): the peer sees the urgent mark after it. Through
+/// the socket's own descriptor, not the stream (a TLS stream cannot carry urgent data,
+/// and the server leg's stream may be one); the bytes before it were written already.
+pub async fn send(s: impl AsFd, b: u8) -> io::Result<()> {
+    // A full send buffer is waited out in short steps, for at most about a second: an
+    // ABOR that cannot be sent by then has a dead peer.
+    for _ in 0..1000 {
+        match rustix::net::send(&s, &[b], SendFlags::OOB | SendFlags::DONTWAIT) {
             Ok(_) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+            Err(rustix::io::Errno::AGAIN) => {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
+    Err(io::ErrorKind::TimedOut.into())
 }

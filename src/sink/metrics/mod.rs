@@ -15,6 +15,8 @@ mod family;
 pub use capture::{PACKET_SKIP_REASONS, RECORD_SKIP_REASONS};
 mod proxy;
 pub use proxy::ProxyMetrics;
+mod proxy_tls;
+pub use proxy_tls::ProxyTlsMetrics;
 mod table;
 mod wire;
 

@@ -4,17 +4,19 @@
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
 
+use super::ProxyTlsMetrics;
 use super::family::{counter, counter_vec, gauge, preset};
 use super::wire::Wire;
 use crate::ftp::ReplyCode;
 
 /// Why a connection attempt failed (upstream, or a data leg).
-pub const CONNECT_FAILURES: [&str; 6] = [
+pub const CONNECT_FAILURES: [&str; 7] = [
     "refused",
     "timeout",
     "unreachable",
     "reset",
     "no_port",
+    "tls",
     "other",
 ];
 /// Why a session was turned away before it reached a server.
@@ -31,7 +33,7 @@ pub const SESSION_ENDS: [&str; 6] = [
     "upstream_unavailable",
 ];
 /// The replies the proxy writes itself.
-pub const OWN_REPLIES: [&str; 3] = ["421", "425", "500"];
+pub const OWN_REPLIES: [&str; 5] = ["421", "425", "500", "530", "534"];
 
 #[derive(Clone)]
 pub struct ProxyMetrics {
@@ -47,6 +49,7 @@ pub struct ProxyMetrics {
     urgent: IntCounterVec,
     replies_written: IntCounterVec,
     replies_rewritten: IntCounter,
+    pub tls: ProxyTlsMetrics,
     wire: Wire,
 }
 
@@ -121,6 +124,7 @@ impl ProxyMetrics {
                 "ftpwatch_proxy_replies_rewritten_total",
                 "Server replies to data-channel commands rewritten to the proxy's own endpoint.",
             ),
+            tls: ProxyTlsMetrics::new(r),
             wire,
         };
         preset(&m.sessions_refused, SESSION_REFUSALS);
