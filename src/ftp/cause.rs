@@ -144,6 +144,25 @@ mod tests {
     }
 
     #[test]
+    fn a_fin_without_close_notify_is_an_unclean_tls_shutdown_whoever_sent_it() {
+        for side in [Side::Initiator, Side::Responder] {
+            let mut d = conn();
+            d.progress(ts(4), Side::Responder, 10);
+            d.close(ts(5), side, CloseHow::FinWithoutCloseNotify);
+            assert_eq!(
+                attribute_abort(ts(6), false, Some(&d), STALL),
+                AbortCause::TlsUncleanShutdown
+            );
+            // Later closes do not replace the first.
+            d.close(ts(7), side.other(), CloseHow::Rst);
+            assert_eq!(
+                attribute_abort(ts(8), false, Some(&d), STALL),
+                AbortCause::TlsUncleanShutdown
+            );
+        }
+    }
+
+    #[test]
     fn a_reset_after_a_long_stall_is_a_stall() {
         let mut d = conn();
         d.progress(ts(1000), Side::Responder, 10);

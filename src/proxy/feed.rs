@@ -409,6 +409,9 @@ impl<W: std::io::Write> Analysis<W> {
                 None
             }
             LegEvent::PeerClosed(how) => {
+                if how == CloseHow::FinWithoutCloseNotify {
+                    self.proxy.tls.unclean_shutdown(leg.as_str(), "data");
+                }
                 rec.first_close.get_or_insert((leg.as_str(), how, ts));
                 // The relay did the same to the other leg at once.
                 mirror.first_close.get_or_insert(("proxy", how, ts));

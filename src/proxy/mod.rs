@@ -259,12 +259,16 @@ async fn session(client: TcpStream, kind: Listener, shared: Arc<Shared>) {
     let Ok((server_peer, server)) = peer(server, None) else {
         return;
     };
-    let Some(server_side) = secure_upstream(&shared, server, server_peer, dest, c).await else {
+    // One TLS configuration per session, for its control and data connections alike:
+    // a data connection resumes the TLS session of this session's control connection.
+    let session_tls = shared.cfg.tls.for_session();
+    let up = session_tls.upstream.clone();
+    let Some(server_side) = secure_upstream(&shared, server, server_peer, dest, c, up).await else {
         return;
     };
     shared.metrics.session_opened();
     client_peer.wire = client;
-    let end = control::run(shared.clone(), client_peer, server_side).await;
+    let end = control::run(shared.clone(), client_peer, server_side, session_tls).await;
     shared.metrics.session_closed(end.as_str());
     drop(permit);
 }
@@ -277,6 +281,7 @@ async fn secure_upstream(
     mut server_peer: Peer,
     dest: SocketAddr,
     (client, client_peer): (&mut Wire, &Peer),
+    config: Option<Arc<rustls::ClientConfig>>,
 ) -> Option<ServerSide> {
     let t = &shared.cfg.tls;
     let name = tls::server_name(shared.cfg.upstream.host(), dest.ip());
@@ -288,7 +293,7 @@ async fn secure_upstream(
     let up = tls::upstream::Upstream {
         mode: t.upstream,
         implicit: t.upstream_implicit,
-        config: shared.cfg.tls.upstream_client.clone(),
+        config,
         name: name.clone(),
         wait: shared.cfg.connect_timeout,
         max_line: shared.cfg.max_line,

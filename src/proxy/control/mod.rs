@@ -116,12 +116,11 @@ struct Session {
 }
 
 /// Relay one session whose server connection is up, until both sides are closed.
-pub async fn run(shared: Arc<Shared>, client: Peer, server: ServerSide) -> End {
+pub async fn run(shared: Arc<Shared>, client: Peer, server: ServerSide, tls: SessionTls) -> End {
     let conn = shared.next_conn();
     let (cr, cw) = tokio::io::split(client.wire);
     let (sr, sw) = tokio::io::split(server.peer.wire);
     let max_line = shared.cfg.max_line;
-    let tls = shared.cfg.tls.for_session();
     let mut s = Session {
         conn,
         client: client.addr,
