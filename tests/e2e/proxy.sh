@@ -101,7 +101,11 @@ replies_of() {
 echo "proxy e2e: vsftpd behind the proxy (reverse mode)"
 lab_start_server vsftpd
 start_wires vsftpd
-start_proxy vsftpd --upstream "$SRV4:21" --ftp-listen 0.0.0.0:21 --ftp-listen "[::]:2100"
+# --upstream-tls off: this run pins down the cleartext relay reply for reply, so the
+# proxy's own FEAT (its TLS probe under the default `auto`) stays off the server wire.
+# The other runs below keep the default: FEAT offers no AUTH TLS there, and the server
+# leg stays in clear (FTPS is tests/e2e/proxy_tls.sh).
+start_proxy vsftpd --upstream "$SRV4:21" --ftp-listen 0.0.0.0:21 --ftp-listen "[::]:2100" --upstream-tls off
 check_curl() { # description, expected bytes, curl args...
     local what=$1 want=$2; shift 2
     local got; got=$(in_c curl -s -S --max-time 20 -w '%{http_code} %{size_download} %{size_upload}' -o /dev/null "$@") ||
