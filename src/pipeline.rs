@@ -157,6 +157,7 @@ impl Pipeline {
         while let Some(out) = self.engine.poll() {
             match out {
                 Output::Expect(e) => self.flows.expect(e, &mut self.metrics),
+                Output::ExpectEncrypted(e) => self.flows.expect_encrypted(e),
                 Output::Unexpect(id) => self.flows.unexpect(id),
                 Output::Release(r) => self.flows.release(r),
                 Output::Event(e) => {

@@ -157,3 +157,103 @@ fn without_ccc_nothing_after_auth_tls_is_parsed() {
         0
     );
 }
+
+/// A TCP connection between two ends of the capture, opened with a handshake.
+fn connection(s: &mut FtpSim, from: &str, to: &str) -> ftpwatch::synth::tcp::Tcp {
+    let mut t =
+        ftpwatch::synth::tcp::Tcp::new(from.parse().unwrap(), to.parse().unwrap(), 7_000, 9_000);
+    t.handshake(&mut s.cap);
+    t
+}
+
+fn encrypted_data(events: &[ftpwatch::ftp::Event]) -> Vec<ftpwatch::ftp::EncryptedDataRecord> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ftpwatch::ftp::Event::EncryptedData(r) => Some((**r).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_encrypted_sessions_data_connections_are_inferred_with_their_teardowns() {
+    let mut s = FtpSim::default_v4();
+    s.connect();
+    // Before AUTH TLS: a connection between the hosts is nobody's data connection.
+    let mut early = connection(&mut s, "10.0.0.2:40050", "10.0.0.1:50000");
+    early.bulk(&mut s.cap, Side::Responder, 5_000, 1448, 20);
+    early.close(&mut s.cap, Side::Responder);
+    s.cmd("AUTH TLS");
+    s.reply("234 Proceed with negotiation.");
+    s.ctrl
+        .send(&mut s.cap, Side::Initiator, &record(HANDSHAKE, 300));
+    s.ctrl
+        .send(&mut s.cap, Side::Responder, &record(HANDSHAKE, 900));
+    s.ctrl
+        .send(&mut s.cap, Side::Responder, &record(APPLICATION_DATA, 60));
+    // A download (the client connects to a passive port), reset by the client midway.
+    let mut down = connection(&mut s, "10.0.0.2:40100", "10.0.0.1:50001");
+    down.bulk(&mut s.cap, Side::Responder, 100_000, 1448, 20);
+    down.rst(&mut s.cap, Side::Initiator);
+    // An upload in active mode (the server connects), closed by the client.
+    let mut up = connection(&mut s, "10.0.0.1:20", "10.0.0.2:40200");
+    up.bulk(&mut s.cap, Side::Responder, 30_000, 1448, 20);
+    up.close(&mut s.cap, Side::Responder);
+    // Not between the session's hosts, or to the control port: not its data.
+    let mut other = connection(&mut s, "10.0.0.2:40300", "10.0.0.9:50002");
+    other.close(&mut s.cap, Side::Initiator);
+    let mut second = connection(&mut s, "10.0.0.2:40400", "10.0.0.1:21");
+    second.close(&mut s.cap, Side::Initiator);
+    s.ctrl.send(&mut s.cap, Side::Initiator, &record(ALERT, 26));
+    s.ctrl.close(&mut s.cap, Side::Initiator);
+    // After the session: not its data either.
+    let mut late = connection(&mut s, "10.0.0.2:40500", "10.0.0.1:50003");
+    late.close(&mut s.cap, Side::Initiator);
+
+    let (events, p) = analyse_with(&s.cap.to_pcap(), Settings::default());
+    let d = encrypted_data(&events);
+    assert_eq!(d.len(), 2, "{d:#?}");
+    let (down, up) = (&d[0].data, &d[1].data);
+    assert_eq!(d[0].server.port(), 21, "named by the control connection");
+    assert_eq!(
+        (down.opened_by, down.bytes_to_client),
+        (Role::Client, 100_000)
+    );
+    assert_eq!(
+        down.first_close.map(|c| (c.by, c.how)),
+        Some((Role::Client, CloseHow::Rst))
+    );
+    assert_eq!((up.opened_by, up.bytes_to_server), (Role::Server, 30_000));
+    assert_eq!(
+        up.first_close.map(|c| (c.by, c.how)),
+        Some((Role::Client, CloseHow::Fin))
+    );
+    assert!(transfers(&events).is_empty(), "no transfer is made up");
+    let text = p.metrics().render();
+    for (close, n) in [
+        ("client_rst", 1),
+        ("client_fin", 1),
+        ("server_rst", 0),
+        ("none", 0),
+    ] {
+        let series = format!("ftp_tls_data_connections_total{{first_close=\"{close}\"}}");
+        assert_eq!(metric(&text, &series), n, "{series}");
+    }
+}
+
+#[test]
+fn after_ccc_data_connections_are_read_from_their_announcements_again() {
+    let mut s = FtpSim::default_v4();
+    s.connect();
+    tls_then_ccc(&mut s);
+    let mut d = s.epsv();
+    s.retr_ok(&mut d, "a.bin", 10_000);
+    // In clear again: a connection nobody announced is nobody's.
+    let mut stray = connection(&mut s, "10.0.0.2:40600", "10.0.0.1:50009");
+    stray.close(&mut s.cap, Side::Initiator);
+    s.quit();
+    let (events, _) = analyse_with(&s.cap.to_pcap(), Settings::default());
+    assert!(encrypted_data(&events).is_empty(), "{events:#?}");
+    assert_eq!(transfers(&events)[0].outcome, Outcome::Completed);
+}

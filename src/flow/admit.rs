@@ -110,7 +110,13 @@ impl FlowTable {
                 responder,
             });
         }
-        let m = self.expectations.find(seg.src, seg.dst)?;
+        // An announced endpoint; else, for an encrypted session, a new connection
+        // between its hosts (a SYN: a connection picked up mid-stream cannot be dated).
+        let m = self.expectations.find(seg.src, seg.dst).or_else(|| {
+            (syn && !ack)
+                .then(|| self.encrypted.find(seg.src, seg.dst))
+                .flatten()
+        })?;
         let connector = if m.listener == seg.dst {
             seg.src
         } else {
@@ -126,7 +132,7 @@ impl FlowTable {
     /// A data connection takes over its announcement: its ports become of interest,
     /// and its control connection waits for it.
     fn adopt(&mut self, m: Match, ends: [SocketAddr; 2]) {
-        self.unexpect(m.id);
+        self.unexpect_announced(m.id);
         for end in ends {
             self.interest[end.port() as usize] += 1;
         }

@@ -2,10 +2,10 @@
 //! new connection is checked against the few announcements for its ports only.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::ftp::{ExpectId, Expectation, Map, Timestamp};
+use crate::ftp::{EncryptedExpectation, ExpectId, Expectation, Map, Timestamp};
 
 #[derive(Default)]
 pub struct Expectations {
@@ -98,5 +98,58 @@ impl Expectations {
             }
         }
         None
+    }
+}
+
+/// Encrypted sessions' standing expectations, by their two hosts (in either order):
+/// a new connection between them, off the control ports, is taken for a data connection
+/// of the session (`EncryptedExpectation`). Never used up; withdrawn by the engine.
+#[derive(Default)]
+pub struct EncryptedHosts {
+    by_pair: Map<(IpAddr, IpAddr), Vec<(ExpectId, super::FlowKey)>>,
+    pairs: Map<ExpectId, (IpAddr, IpAddr)>,
+}
+
+fn pair(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
+    let (a, b) = (a.to_canonical(), b.to_canonical());
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+impl EncryptedHosts {
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    pub fn insert(&mut self, e: &EncryptedExpectation) {
+        let (c, s) = e.control_ends;
+        let key = pair(c.ip(), s.ip());
+        let control = super::FlowKey::new(c, s);
+        self.by_pair.entry(key).or_default().push((e.id, control));
+        self.pairs.insert(e.id, key);
+    }
+
+    /// Withdraw `id`; false when it was not one of these.
+    pub fn remove(&mut self, id: ExpectId) -> bool {
+        let Some(key) = self.pairs.remove(&id) else {
+            return false;
+        };
+        if let Some(v) = self.by_pair.get_mut(&key) {
+            v.retain(|(x, _)| *x != id);
+            if v.is_empty() {
+                self.by_pair.remove(&key);
+            }
+        }
+        true
+    }
+
+    /// The encrypted session a new connection from `src` to `dst` is taken for (the
+    /// latest one between these hosts).
+    pub fn find(&self, src: SocketAddr, dst: SocketAddr) -> Option<Match> {
+        let (id, control) = *self.by_pair.get(&pair(src.ip(), dst.ip()))?.last()?;
+        Some(Match {
+            id,
+            control,
+            listener: dst,
+        })
     }
 }

@@ -28,11 +28,12 @@ use std::time::Duration;
 
 use crate::decode::Segment;
 use crate::ftp::{
-    CloseReason, ConnId, ExpectId, Expectation, Input, Map, Release, Side, StreamEvent, Timestamp,
+    CloseReason, ConnId, EncryptedExpectation, ExpectId, Expectation, Input, Map, Release, Side,
+    StreamEvent, Timestamp,
 };
 use conn::{Ctx, Flow, Kind, State, flush, process};
 use dedup::Dedup;
-use expect::Expectations;
+use expect::{EncryptedHosts, Expectations};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -90,6 +91,7 @@ pub struct FlowTable {
     cfg: Config,
     flows: Map<FlowKey, Flow>,
     expectations: Expectations,
+    encrypted: EncryptedHosts,
     /// Per port: how many reasons to look at a segment using it (control port,
     /// announced endpoint, tracked data connection).
     interest: Box<[u32]>,
@@ -122,6 +124,7 @@ impl FlowTable {
             cfg,
             flows: Map::default(),
             expectations: Expectations::default(),
+            encrypted: EncryptedHosts::default(),
             interest,
             timers: BTreeMap::new(),
             half_open: VecDeque::new(),
@@ -147,6 +150,15 @@ impl FlowTable {
         self.expectations.len()
     }
 
+    /// A connection opening (SYN) between the hosts of an encrypted session: checked only
+    /// while one exists, and only for SYNs, so the fast path stays two array reads.
+    fn may_be_encrypted_data(&self, seg: &Segment<'_>) -> bool {
+        !self.encrypted.is_empty()
+            && seg.flags.syn()
+            && !seg.flags.ack()
+            && self.encrypted.find(seg.src, seg.dst).is_some()
+    }
+
     fn is_control_port(&self, port: u16) -> bool {
         self.cfg.control_ports.contains(&port)
     }
@@ -161,7 +173,20 @@ impl FlowTable {
         self.expectations.insert(e);
     }
 
+    /// An encrypted session: stand by for new connections between its hosts.
+    pub fn expect_encrypted(&mut self, e: EncryptedExpectation) {
+        self.encrypted.insert(&e);
+    }
+
     pub fn unexpect(&mut self, id: ExpectId) {
+        if !self.encrypted.remove(id) {
+            self.unexpect_announced(id);
+        }
+    }
+
+    /// An announced endpoint is used up or withdrawn (an encrypted session's standing
+    /// expectation is never used up).
+    fn unexpect_announced(&mut self, id: ExpectId) {
         if let Some(port) = self.expectations.remove(id) {
             self.interest[port as usize] -= 1;
         }
@@ -201,6 +226,7 @@ impl FlowTable {
         self.sweep(ts, &mut cx);
         if self.interest[seg.src.port() as usize] == 0
             && self.interest[seg.dst.port() as usize] == 0
+            && !self.may_be_encrypted_data(seg)
         {
             return;
         }
@@ -279,6 +305,7 @@ impl FlowTable {
         self.idle_held.clear();
         self.held_total = 0;
         self.expectations = Expectations::default();
+        self.encrypted = EncryptedHosts::default();
         self.interest.fill(0);
         for p in &self.cfg.control_ports {
             self.interest[*p as usize] += 1;

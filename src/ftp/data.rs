@@ -35,6 +35,16 @@ pub struct DataConn {
     pub ended: bool,
     /// No transfer or announcement refers to it any more.
     pub released: bool,
+    /// Inferred for an encrypted session (no transfer will claim it): whose, kept here
+    /// so that it is reported even when it outlives its control connection.
+    pub encrypted: Option<Box<EncryptedOwner>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EncryptedOwner {
+    pub session: u64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
 }
 
 impl DataConn {
@@ -107,6 +117,7 @@ pub(super) mod tests {
             first_close: None,
             ended: false,
             released: false,
+            encrypted: None,
         }
     }
 

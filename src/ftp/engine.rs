@@ -5,9 +5,9 @@ use std::collections::hash_map::Entry;
 
 use super::config::Config;
 use super::counters::{Bound, Counters};
-use super::data::DataConn;
+use super::data::{DataConn, EncryptedOwner};
 use super::input::{CloseReason, ConnId, ConnKind, ExpectId, Input, Side, StreamEvent};
-use super::output::{CloseHow, EndReason, Output, Release, Role};
+use super::output::{CloseHow, EncryptedDataRecord, EndReason, Event, Output, Release, Role};
 use super::session::Session;
 use super::shared::{Ctx, Map, Shared};
 use super::time::Timestamp;
@@ -152,6 +152,10 @@ impl Engine {
         syn_seen: bool,
         counters: &mut dyn Counters,
     ) {
+        if let Some(&control) = self.shared.encrypted.get(&expect) {
+            self.open_encrypted(conn, control, (initiator, responder), syn_seen, counters);
+            return;
+        }
         let session = self.shared.take_expectation(expect).and_then(|control| {
             let s = self.sessions.get_mut(&control)?;
             s.bind_data(expect, conn).then_some((control, s))
@@ -187,9 +191,58 @@ impl Engine {
                 first_close: None,
                 ended: false,
                 released: false,
+                encrypted: None,
             },
         );
         s.last = self.now;
+        counters.data_connections_active(1);
+    }
+
+    /// A new connection between an encrypted session's hosts: taken for one of its data
+    /// connections, followed to its end, and reported then.
+    fn open_encrypted(
+        &mut self,
+        conn: ConnId,
+        control: ConnId,
+        (initiator, responder): (std::net::SocketAddr, std::net::SocketAddr),
+        syn_seen: bool,
+        counters: &mut dyn Counters,
+    ) {
+        let Some(s) = self.sessions.get_mut(&control) else {
+            return;
+        };
+        // Roles by host: the end on the FTP client's host is the client's.
+        let client_opened = initiator.ip() == s.client.ip();
+        let (client, server, opened_by) = if client_opened {
+            (initiator, responder, Role::Client)
+        } else {
+            (responder, initiator, Role::Server)
+        };
+        s.last = self.now;
+        let owner = EncryptedOwner {
+            session: s.id,
+            client: s.client,
+            server: s.server,
+        };
+        self.shared.data.insert(
+            conn,
+            DataConn {
+                session: control,
+                client,
+                server,
+                opened_by,
+                syn_seen,
+                first_packet: self.now,
+                last_packet: self.now,
+                last_progress: self.now,
+                bytes_to_client: 0,
+                bytes_to_server: 0,
+                first_close: None,
+                ended: false,
+                released: false,
+                encrypted: Some(Box::new(owner)),
+            },
+        );
         counters.data_connections_active(1);
     }
 
@@ -223,6 +276,19 @@ impl Engine {
         if let Entry::Occupied(mut e) = self.shared.data.entry(conn) {
             counters.data_connections_active(-1);
             let session = e.get().session;
+            if let Some(owner) = e.get().encrypted.as_deref().copied() {
+                let d = e.remove();
+                let record = EncryptedDataRecord {
+                    session: owner.session,
+                    client: owner.client,
+                    server: owner.server,
+                    data: d.record(),
+                };
+                self.shared
+                    .out
+                    .push_back(Output::Event(Event::EncryptedData(Box::new(record))));
+                return;
+            }
             if e.get().released {
                 e.remove();
             } else {

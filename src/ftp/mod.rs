@@ -35,8 +35,9 @@ pub use counters::{Anomaly, Bound, Counters, NoCounters};
 pub use engine::Engine;
 pub use input::{CloseReason, ConnId, ConnKind, ExpectId, Input, Side, StreamEvent};
 pub use output::{
-    AbortCause, AnomalyRecord, CloseHow, DataClose, DataRecord, EndReason, Event, Expectation,
-    Mode, Outcome, Output, Release, Role, SessionRecord, TransferRecord,
+    AbortCause, AnomalyRecord, CloseHow, DataClose, DataRecord, EncryptedDataRecord,
+    EncryptedExpectation, EndReason, Event, Expectation, Mode, Outcome, Output, Release, Role,
+    SessionRecord, TransferRecord,
 };
 pub use reply::ReplyCode;
 pub(crate) use shared::Map;

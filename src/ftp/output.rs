@@ -296,6 +296,33 @@ pub enum Event {
     Transfer(Box<TransferRecord>),
     Session(Box<SessionRecord>),
     Anomaly(AnomalyRecord),
+    /// A data connection of a session gone encrypted, inferred (see
+    /// `EncryptedExpectation`), when it ended.
+    EncryptedData(Box<EncryptedDataRecord>),
+}
+
+/// A data connection inferred for an encrypted session: what is known of it without its
+/// commands and replies (no command, no file, no final reply), its teardown included.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncryptedDataRecord {
+    pub session: u64,
+    /// The control connection's ends.
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub data: DataRecord,
+}
+
+/// A session went encrypted (AUTH TLS accepted): the data endpoints it announces next
+/// cannot be read. The connection table reports every new connection (a SYN) between
+/// the control connection's two hosts, on ports other than the control ports, as
+/// `ConnKind::Data(id)`, until `Unexpect(id)`. It is an inference, not a reading: another
+/// connection between the same two hosts at that time is taken for one too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncryptedExpectation {
+    pub id: ExpectId,
+    pub control: ConnId,
+    /// The control connection's ends (client, server).
+    pub control_ends: (SocketAddr, SocketAddr),
 }
 
 /// An announced data endpoint. The connection table should report the next TCP
@@ -328,6 +355,7 @@ pub struct Release {
 pub enum Output {
     Event(Event),
     Expect(Expectation),
+    ExpectEncrypted(EncryptedExpectation),
     /// The endpoint is no longer expected (replaced, refused, or its session ended).
     Unexpect(ExpectId),
     /// No transfer waits on this data connection any more: it may now time out like

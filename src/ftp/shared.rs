@@ -8,7 +8,9 @@ use super::config::Config;
 use super::counters::{Bound, Counters};
 use super::data::{Channel, DataConn};
 use super::input::{ConnId, ExpectId};
-use super::output::{Expectation, Output, Release};
+use std::net::SocketAddr;
+
+use super::output::{EncryptedExpectation, Expectation, Output, Release};
 use super::time::Timestamp;
 
 /// The hash map of the engine and the connection table: foldhash, keyed per process.
@@ -20,6 +22,9 @@ pub struct Shared {
     pub data: Map<ConnId, DataConn>,
     /// Live announcements → the control connection that made them.
     expects: Map<ExpectId, ConnId>,
+    /// Encrypted sessions' standing expectations → their control connection. Not used
+    /// up by a connection: every new one between the hosts is the session's.
+    pub encrypted: Map<ExpectId, ConnId>,
     next_expect: u64,
     max_expectations: usize,
     pub settling_sessions: Vec<ConnId>,
@@ -53,6 +58,31 @@ impl Shared {
     pub fn expect(&mut self, e: Expectation) {
         self.expects.insert(e.id, e.control);
         self.out.push_back(Output::Expect(e));
+    }
+
+    /// A session went encrypted: stand by for its data connections. (Not bounded by
+    /// `max_expectations`: one per session at most, and sessions are bounded.)
+    pub fn expect_encrypted(
+        &mut self,
+        control: ConnId,
+        control_ends: (SocketAddr, SocketAddr),
+    ) -> ExpectId {
+        self.next_expect += 1;
+        let id = ExpectId(self.next_expect);
+        self.encrypted.insert(id, control);
+        self.out
+            .push_back(Output::ExpectEncrypted(EncryptedExpectation {
+                id,
+                control,
+                control_ends,
+            }));
+        id
+    }
+
+    pub fn unexpect_encrypted(&mut self, id: ExpectId) {
+        if self.encrypted.remove(&id).is_some() {
+            self.out.push_back(Output::Unexpect(id));
+        }
     }
 
     /// Nothing refers to this channel any more.

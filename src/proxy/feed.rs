@@ -466,7 +466,8 @@ impl<W: std::io::Write> Analysis<W> {
                         list.retain(|e| e.id != id);
                     }
                 }
-                Output::Release(_) | Output::Trace(_) => {}
+                // The proxy reads every session in clear: nothing is inferred.
+                Output::ExpectEncrypted(_) | Output::Release(_) | Output::Trace(_) => {}
                 Output::Event(e) => {
                     self.metrics.event(&e);
                     let mut v = event_json(&e, self.log.options());
@@ -474,7 +475,7 @@ impl<W: std::io::Write> Analysis<W> {
                     let ends = match &e {
                         Event::Transfer(t) => Some((t.client, t.server)),
                         Event::Session(s) => Some((s.client, s.server)),
-                        Event::Anomaly(_) => None,
+                        Event::Anomaly(_) | Event::EncryptedData(_) => None,
                     };
                     if let Some(t) = ends.and_then(|ends| self.tls.get(&ends)) {
                         // The engine saw clear text; the session was under TLS.
@@ -500,7 +501,7 @@ impl<W: std::io::Write> Analysis<W> {
                             self.legs.retain(|_, l| l.control_ends != ends);
                             self.tls.remove(&ends);
                         }
-                        Event::Anomaly(_) => {}
+                        Event::Anomaly(_) | Event::EncryptedData(_) => {}
                     }
                     self.log.record(&v);
                 }

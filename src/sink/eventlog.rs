@@ -4,7 +4,9 @@ use std::io::{self, Write};
 
 use serde_json::{Map, Value, json};
 
-use crate::ftp::{AnomalyRecord, Event, SessionRecord, TransferRecord};
+use crate::ftp::{
+    AnomalyRecord, DataRecord, EncryptedDataRecord, Event, SessionRecord, TransferRecord,
+};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogOptions {
@@ -54,24 +56,40 @@ pub fn transfer_json(t: &TransferRecord) -> Value {
         "teardown_to_reply_seconds",
         json!(t.teardown_to_reply_seconds),
     );
-    let data = t.data.as_ref().map(|d| {
-        json!({
-            "client": d.client.to_string(),
-            "server": d.server.to_string(),
-            "opened_by": d.opened_by.as_str(),
-            "syn_seen": d.syn_seen,
-            "bytes_to_client": d.bytes_to_client,
-            "bytes_to_server": d.bytes_to_server,
-            "first_close": d.first_close.map(|c| json!({
-                "by": c.by.as_str(),
-                "how": c.how.as_str(),
-                "at": c.at.epoch_seconds(),
-            })),
-            "duration_seconds": d.last_packet.micros_after(d.first_packet),
-        })
-    });
-    put("data", json!(data));
+    put("data", json!(t.data.as_ref().map(data_json)));
     Value::Object(v)
+}
+
+fn data_json(d: &DataRecord) -> Value {
+    json!({
+        "client": d.client.to_string(),
+        "server": d.server.to_string(),
+        "opened_by": d.opened_by.as_str(),
+        "syn_seen": d.syn_seen,
+        "bytes_to_client": d.bytes_to_client,
+        "bytes_to_server": d.bytes_to_server,
+        "first_close": d.first_close.map(|c| json!({
+            "by": c.by.as_str(),
+            "how": c.how.as_str(),
+            "at": c.at.epoch_seconds(),
+        })),
+        "duration_seconds": d.last_packet.micros_after(d.first_packet),
+    })
+}
+
+/// A data connection of an encrypted session, inferred from its hosts and time (see
+/// `EncryptedExpectation`): `inferred: true` says so in every record.
+pub fn encrypted_data_json(r: &EncryptedDataRecord) -> Value {
+    json!({
+        "type": "tls_data_connection",
+        "inferred": true,
+        "session": r.session,
+        "client": r.client.to_string(),
+        "server": r.server.to_string(),
+        "start": r.data.first_packet.epoch_seconds(),
+        "end": r.data.last_packet.epoch_seconds(),
+        "data": data_json(&r.data),
+    })
 }
 
 pub fn session_json(s: &SessionRecord, opts: LogOptions) -> Value {
@@ -117,6 +135,7 @@ pub fn event_json(e: &Event, opts: LogOptions) -> Value {
         Event::Transfer(t) => transfer_json(t),
         Event::Session(s) => session_json(s, opts),
         Event::Anomaly(a) => anomaly_json(a),
+        Event::EncryptedData(r) => encrypted_data_json(r),
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::EventSink;
 use super::metrics::Metrics;
-use crate::ftp::{Event, Outcome, Timestamp, TransferRecord};
+use crate::ftp::{CloseHow, Event, Outcome, Timestamp, TransferRecord};
 
 /// Abort and failure lines kept for the report; beyond this only counts grow.
 const MAX_LINES: usize = 1000;
@@ -15,6 +15,9 @@ const MAX_LINES: usize = 1000;
 pub struct Report {
     sessions: u64,
     tls_sessions: u64,
+    /// Data connections of encrypted sessions (inferred), and those reset.
+    tls_data: u64,
+    tls_data_reset: u64,
     by_outcome: BTreeMap<Outcome, u64>,
     by_command: BTreeMap<(&'static str, Outcome), u64>,
     aborts: Vec<TransferRecord>,
@@ -51,6 +54,11 @@ impl EventSink for Report {
                 }
             }
             Event::Anomaly(_) => {}
+            Event::EncryptedData(r) => {
+                self.tls_data += 1;
+                let reset = r.data.first_close.is_some_and(|c| c.how == CloseHow::Rst);
+                self.tls_data_reset += reset as u64;
+            }
         }
     }
 }
@@ -152,6 +160,13 @@ impl Report {
         );
         if let (Some(f), Some(l)) = (self.first, self.last) {
             let _ = writeln!(o, "from {} to {} UTC", utc(f), utc(l));
+        }
+        if self.tls_data > 0 {
+            let _ = writeln!(
+                o,
+                "encrypted sessions' data connections (inferred) {}, reset {}",
+                self.tls_data, self.tls_data_reset
+            );
         }
         let _ = writeln!(o, "\nTransfers by outcome");
         for out in Outcome::ALL {

@@ -46,6 +46,9 @@ pub struct Session {
     /// While TLS runs: each direction's records (index: `side_index`), `None` once that
     /// direction is cleartext again.
     encrypted: Option<Box<[Option<RecordStream>; 2]>>,
+    /// While the control connection is encrypted: the standing expectation that names
+    /// its data connections by their hosts (see `EncryptedExpectation`).
+    encrypted_expect: Option<ExpectId>,
     quit: bool,
     /// A REST was sent since the last transfer command.
     restart: bool,
@@ -87,6 +90,7 @@ impl Session {
             tls: false,
             ccc: false,
             encrypted: None,
+            encrypted_expect: None,
             quit: false,
             restart: false,
             client_lines: LineFramer::new(),
@@ -110,6 +114,22 @@ impl Session {
             session: self.id,
             client: self.client,
             server: self.server,
+        }
+    }
+
+    /// AUTH was accepted: from here the control connection is TLS.
+    pub(super) fn went_encrypted(&mut self, cx: &mut Ctx<'_>) {
+        self.tls = true;
+        self.encrypted = Some(Box::new([
+            Some(RecordStream::default()),
+            Some(RecordStream::default()),
+        ]));
+        cx.counters.tls_session();
+        if self.encrypted_expect.is_none() {
+            let id = cx
+                .shared
+                .expect_encrypted(self.conn, (self.client, self.server));
+            self.encrypted_expect = Some(id);
         }
     }
 
@@ -143,6 +163,10 @@ impl Session {
         dirs[side_index(from)] = None;
         if dirs.iter().all(Option::is_none) {
             self.encrypted = None;
+            // In clear again: its data endpoints can be read.
+            if let Some(id) = self.encrypted_expect.take() {
+                cx.shared.unexpect_encrypted(id);
+            }
         }
         if records > 0 && !self.ccc {
             self.ccc = true;
@@ -302,6 +326,9 @@ impl Session {
         self.settle(true, cx);
         let ch = self.channel.take().map(|c| *c);
         self.drop_channel(ch, cx);
+        if let Some(id) = self.encrypted_expect.take() {
+            cx.shared.unexpect_encrypted(id);
+        }
         let end_reason = match reason {
             EndReason::Fin | EndReason::Rst if self.quit => EndReason::Quit,
             EndReason::Fin | EndReason::Rst => self.first_close.unwrap_or(reason),

@@ -16,7 +16,6 @@ use crate::ftp::reply::{ReplyCode, ReplyStep};
 use crate::ftp::sequence::{self, Fit, Stage};
 use crate::ftp::shared::Ctx;
 use crate::ftp::text;
-use crate::ftp::tls::RecordStream;
 use crate::ftp::transfer::{FinalReply, Transfer};
 
 impl Session {
@@ -270,14 +269,7 @@ impl Session {
                 let ch = self.channel.take().map(|c| *c);
                 self.drop_channel(ch, cx);
             }
-            (_, Verb::AUTH, 234) if !self.tls => {
-                self.tls = true;
-                self.encrypted = Some(Box::new([
-                    Some(RecordStream::default()),
-                    Some(RecordStream::default()),
-                ]));
-                cx.counters.tls_session();
-            }
+            (_, Verb::AUTH, 234) if !self.tls => self.went_encrypted(cx),
             (PendingKind::Size(path), Verb::SIZE, 213) => {
                 if let Some(size) = text.and_then(endpoint::parse_size_reply) {
                     self.size_hint = Some((path.clone(), size));

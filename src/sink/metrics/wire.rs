@@ -7,7 +7,8 @@ use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, R
 use super::Metrics;
 use super::family::{counter, counter_vec, counts, gauge, histogram, histogram_vec, preset};
 use crate::ftp::{
-    AbortCause, Anomaly, Bound, Counters, EndReason, Event, Outcome, ReplyCode, Verb,
+    AbortCause, Anomaly, Bound, CloseHow, Counters, EndReason, Event, Outcome, ReplyCode, Role,
+    Verb,
 };
 
 /// Reply codes whose series exist from the start, so that rates and alerts work
@@ -45,6 +46,7 @@ pub struct Wire {
     commands: IntCounterVec,
     transfers: IntCounterVec,
     aborts: IntCounterVec,
+    tls_data: IntCounterVec,
     interruptions: IntCounterVec,
     failures: IntCounterVec,
     /// The two children of `ftp_data_bytes_total`, resolved once: bumped per packet.
@@ -95,6 +97,12 @@ impl Wire {
                 "ftp_transfer_aborts_total",
                 "Transfers aborted with 426, by cause taken from the data connection's teardown.",
                 &["cause"],
+            ),
+            tls_data: counter_vec(
+                r,
+                "ftp_tls_data_connections_total",
+                "Data connections of encrypted (AUTH TLS) sessions, inferred from their hosts and time, by their first teardown (who and how; none: it ended unseen).",
+                &["first_close"],
             ),
             interruptions: counter_vec(
                 r,
@@ -197,6 +205,7 @@ impl Wire {
         }
         preset(&self.sessions, EndReason::ALL.map(EndReason::as_str));
         preset(&self.anomalies, Anomaly::ALL.iter().map(|a| a.as_str()));
+        preset(&self.tls_data, TLS_DATA_CLOSES);
         preset(&self.bounds, Bound::ALL.iter().map(|b| b.as_str()));
     }
 
@@ -236,7 +245,32 @@ impl Wire {
                     .inc();
             }
             Event::Anomaly(_) => {} // counted when it happens, through `Counters`
+            Event::EncryptedData(r) => {
+                let label = r
+                    .data
+                    .first_close
+                    .map_or("none", |c| tls_data_close(c.by, c.how));
+                self.tls_data.with_label_values(&[label]).inc();
+            }
         }
+    }
+}
+
+/// `ftp_tls_data_connections_total`'s label values.
+pub const TLS_DATA_CLOSES: [&str; 5] = [
+    "client_fin",
+    "client_rst",
+    "server_fin",
+    "server_rst",
+    "none",
+];
+
+fn tls_data_close(by: Role, how: CloseHow) -> &'static str {
+    match (by, how) {
+        (Role::Client, CloseHow::Rst) => "client_rst",
+        (Role::Server, CloseHow::Rst) => "server_rst",
+        (Role::Client, _) => "client_fin",
+        (Role::Server, _) => "server_fin",
     }
 }
 
