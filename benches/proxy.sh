@@ -6,7 +6,10 @@
 #      MB/s as curl reports it, and the proxy's CPU seconds per GB (user + system of
 #      the proxy process and its reaped children, from /proc/PID/stat);
 #   2. 500 concurrent sessions, each a 64 KiB RETR (ftplib in threads): sessions per
-#      second; and 500 logged-in idle sessions: the proxy's RSS per session.
+#      second; and 500 logged-in idle sessions: the proxy's RSS per session;
+#   3. (PART=tls or all) one 1 GiB RETR over FTPS: direct to vsftpd with TLS, and
+#      through ftpwatch proxy terminating TLS on both legs (PROT P, the data legs
+#      resuming upstream), next to the same server in clear through the proxy.
 # Each figure is the median of RUNS runs. Bounded: every transfer and wait has a limit.
 # Usage: benches/proxy.sh path/to/ftpwatch   (run by `cargo bench --bench proxy`, as root)
 set -euo pipefail
@@ -14,7 +17,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 BIN=${1:?usage: benches/proxy.sh path/to/ftpwatch}
 RUNS=${RUNS:-3}
-PART=${PART:-all}          # gig | sessions | all
+PART=${PART:-all}          # gig | sessions | tls | all
 SESSIONS=${SESSIONS:-500}
 LAB_DIR=/tmp/ftplab-bench
 LAB_PASV_MIN=30000; LAB_PASV_MAX=39999   # hundreds of transfers at once
@@ -55,7 +58,8 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 gig() { # url [pid]
     local url=$1 pid=${2:-} before=0 after=0 speed
     [ -n "$pid" ] && before=$(cpu_ticks "$pid")
-    speed=$(in_c curl -s -S --max-time 120 -o /dev/null -w '%{speed_download}' "$url")
+    # shellcheck disable=SC2086 # $url may carry curl's TLS options before the URL
+    speed=$(in_c curl -s -S --max-time 120 -o /dev/null -w '%{speed_download}' $url)
     # The session's child (forking peers) exits and is reaped after QUIT.
     sleep 0.5
     [ -n "$pid" ] && after=$(cpu_ticks "$pid")
@@ -82,6 +86,39 @@ start_ours() { # extra args...
     for _ in $(seq 1 50); do in_g curl -sf http://127.0.0.1:10441/healthz -o /dev/null && break; sleep 0.1; done
     proxy_pid=$(in_g pgrep -f "ftpwatch proxy --upstream" | head -n 1)
 }
+
+tls_part() {
+    echo "== 1 GiB RETR over FTPS (median of $RUNS)"
+    lab_stop_server
+    local d=$work/tls
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=bench CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    for who in "srv $SRV4" "gw $GWC4"; do
+        set -- $who
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+            -keyout "$d/$1.key" -out "$d/$1.csr" 2>/dev/null
+        printf 'subjectAltName=IP:%s\n' "$2" > "$d/$1.ext"
+        openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+            -days 2 -extfile "$d/$1.ext" -out "$d/$1.pem" 2>/dev/null
+    done
+    chmod 644 "$d"/*.key
+    LAB_VSFTPD_EXTRA="ssl_enable=YES\nrsa_cert_file=$d/srv.pem\nrsa_private_key_file=$d/srv.key\nrequire_ssl_reuse=YES\nforce_local_logins_ssl=NO\nforce_local_data_ssl=NO\nssl_ciphers=HIGH" \
+        lab_start_server vsftpd
+    local U="$LAB_USER:$LAB_PASS" tls="--ssl-reqd --cacert $d/ca.pem"
+    report_gig "direct FTPS (vsftpd)" "$tls ftp://$U@$SRV4/gig.bin"
+    start_ours --upstream-ca "$d/ca.pem" --tls-cert "$d/gw.pem" --tls-key "$d/gw.key"
+    report_gig "ftpwatch proxy, FTPS both legs" "$tls ftp://$U@$GWC4/gig.bin" "$proxy_pid"
+    kill "$proxy_pid"; sleep 0.5
+    # The same server and proxy, both legs in clear (the default would secure the
+    # server leg, as this vsftpd offers AUTH TLS).
+    start_ours --upstream-tls off
+    report_gig "ftpwatch proxy, clear" "ftp://$U@$GWC4/gig.bin" "$proxy_pid"
+    kill "$proxy_pid"; sleep 0.5
+    lab_stop_server
+}
+
+if [ "$PART" = tls ]; then tls_part; exit 0; fi
 
 if [ "$PART" != sessions ]; then
 echo "== 1 GiB RETR (median of $RUNS)"
@@ -135,3 +172,4 @@ wait "$hold" || true
 awk -v b="$base" -v h="$held" -v n="$SESSIONS" \
     'BEGIN { printf "RSS: %d KiB before, %d KiB with %d idle sessions: %.1f KiB per session\n", b, h, n, (h - b) / n }'
 kill "$proxy_pid" 2>/dev/null || true
+[ "$PART" = all ] && tls_part
