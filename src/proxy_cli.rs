@@ -18,6 +18,7 @@ use ftpwatch::proxy::{self, Analysis, Feed, Shared};
 use ftpwatch::sink::Metrics;
 use ftpwatch::sink::eventlog::LogOptions;
 use ftpwatch::sink::exporter;
+use ftpwatch::sink::recent::Recent;
 
 use crate::live::EXIT_ENVIRONMENT;
 use crate::logfile::LogTarget;
@@ -142,13 +143,15 @@ pub fn run(cfg: ProxyConfig) -> ExitCode {
     let (feed, rx) = Feed::new(clock);
     let reopen = Arc::new(AtomicBool::new(false));
     let heartbeat = Arc::new(AtomicU64::new(clock().secs()));
-    let analysis = Analysis::new(
+    let recent = Recent::default();
+    let mut analysis = Analysis::new(
         Engine::new(cfg.settings.engine.clone()),
         metrics.clone(),
         proxy_metrics.clone(),
         log,
         LogOptions::of(&cfg.settings.engine),
     );
+    analysis.log_mut().set_recent(recent.clone());
     let (reopen_a, beat_a) = (reopen.clone(), heartbeat.clone());
     let analysis_thread = std::thread::Builder::new()
         .name("ftpwatch-analysis".into())
@@ -216,6 +219,9 @@ pub fn run(cfg: ProxyConfig) -> ExitCode {
             metrics,
             heartbeat,
             watching: Arc::new(listening),
+            mode: "proxy",
+            started: Instant::now(),
+            recent,
         };
         let http = tokio::net::TcpListener::from_std(http)?;
         let exporter = tokio::spawn(exporter::serve(http, state, http_stop.clone()));

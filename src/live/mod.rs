@@ -27,6 +27,7 @@ use ftpwatch::capture::live::{LiveCapture, Opener};
 use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::sink::eventlog::LogOptions;
 use ftpwatch::sink::exporter;
+use ftpwatch::sink::recent::Recent;
 use ftpwatch::sink::{EventLog, Metrics};
 
 /// Exit status for a problem with the environment (privileges, interface, port).
@@ -158,7 +159,9 @@ fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let log = EventLog::new(os.events, LogOptions::of(&cfg.settings.engine));
+    let recent = Recent::default();
+    let mut log = EventLog::new(os.events, LogOptions::of(&cfg.settings.engine));
+    log.set_recent(recent.clone());
     let trace = cfg.settings.engine.trace;
     let pipeline = Pipeline::new(cfg.settings, metrics.clone());
     let analysis = analysis::Analysis {
@@ -187,6 +190,9 @@ fn run_with(os: OsInput, cfg: LiveConfig) -> ExitCode {
         metrics,
         heartbeat,
         watching: Arc::new(cfg.interfaces.clone()),
+        mode: "live",
+        started: Instant::now(),
+        recent,
     };
     let served = serve(os.listener, state, shutdown.clone(), reopen);
     shutdown.store(true, Ordering::Relaxed);

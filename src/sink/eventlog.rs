@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::{Map, Value, json};
 
+use super::recent::Recent;
 use crate::ftp::{
     AnomalyRecord, DataRecord, EncryptedDataRecord, Event, SessionRecord, TransferRecord,
 };
@@ -145,6 +146,7 @@ pub struct EventLog<W: Write> {
     out: W,
     opts: LogOptions,
     error: Option<io::Error>,
+    recent: Option<Recent>,
 }
 
 impl<W: Write> EventLog<W> {
@@ -153,7 +155,13 @@ impl<W: Write> EventLog<W> {
             out,
             opts,
             error: None,
+            recent: None,
         }
+    }
+
+    /// Every record written is also shown to `recent` (the landing page's list).
+    pub fn set_recent(&mut self, recent: Recent) {
+        self.recent = Some(recent);
     }
 
     /// The first write error, if any (events after it were dropped).
@@ -179,6 +187,9 @@ impl<W: Write> EventLog<W> {
     /// Write one record as a line. Records other than the engine's events (the proxy's
     /// own, or an engine event with fields added) go through here too.
     pub fn record(&mut self, v: &Value) {
+        if let Some(r) = &self.recent {
+            r.observe(v);
+        }
         if self.error.is_some() {
             return;
         }

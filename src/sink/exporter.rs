@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::atomic::AtomicBool;
 
@@ -26,15 +26,22 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
+use super::landing;
 use super::metrics::{self, Metrics};
+use super::recent::Recent;
 
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Metrics,
     /// Unix seconds of the analysis loop's last turn.
     pub heartbeat: Arc<AtomicU64>,
-    /// What is watched, for the landing page (interfaces).
+    /// What is watched, for the landing page (interfaces, or the proxy's listeners).
     pub watching: Arc<Vec<String>>,
+    /// `live` or `proxy`.
+    pub mode: &'static str,
+    pub started: Instant,
+    /// The last troubled transfers, fed by the event log.
+    pub recent: Recent,
 }
 
 /// Accept and serve connections until `stop` is set.
@@ -93,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(landing))
         .route("/metrics", get(exposition))
         .route("/healthz", get(healthz))
+        .route("/api/recent", get(api_recent))
         .with_state(state)
 }
 
@@ -104,17 +112,27 @@ async fn exposition(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+fn page(s: &AppState) -> landing::Page<'_> {
+    landing::Page {
+        mode: s.mode,
+        watching: &s.watching,
+        uptime: s.started.elapsed(),
+        now: SystemTime::now(),
+        health: landing::health(s.mode, &s.watching, &s.metrics),
+        recent: s.recent.snapshot(),
+    }
+}
+
 async fn landing(State(s): State<AppState>) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html><head><title>ftpwatch</title></head><body>\
-         <h1>ftpwatch {}</h1>\
-         <p>Watching FTP on: {}</p>\
-         <ul><li><a href=\"/metrics\">/metrics</a> (Prometheus)</li>\
-         <li><a href=\"/healthz\">/healthz</a></li></ul>\
-         </body></html>\n",
-        env!("CARGO_PKG_VERSION"),
-        s.watching.join(", ")
-    ))
+    Html(landing::render(&page(&s)).into_string())
+}
+
+async fn api_recent(State(s): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        landing::api(&page(&s)).to_string(),
+    )
+        .into_response()
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {

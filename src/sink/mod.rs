@@ -2,7 +2,9 @@
 
 pub mod eventlog;
 pub mod exporter;
+pub mod landing;
 pub mod metrics;
+pub mod recent;
 pub mod report;
 
 pub use eventlog::EventLog;
