@@ -280,9 +280,9 @@ fn describe(e: &Event) -> Option<String> {
         Event::Anomaly(a) => Some(format!("anomaly {} {}", a.kind.as_str(), a.detail)),
         Event::EncryptedData(r) => {
             let d = &r.data;
-            let close = d
-                .first_close
-                .map_or("open".into(), |c| format!("{}/{}", c.by.as_str(), c.how.as_str()));
+            let close = d.first_close.map_or("open".into(), |c| {
+                format!("{}/{}", c.by.as_str(), c.how.as_str())
+            });
             Some(format!(
                 "tls-data opened_by={} down={} up={} close={close}",
                 d.opened_by.as_str(),
