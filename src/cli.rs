@@ -160,6 +160,10 @@ pub struct ReadArgs {
     /// Print the Prometheus text exposition of the counters instead of the summary.
     #[arg(long)]
     pub metrics: bool,
+    /// Also write a self-contained HTML report (timeline, charts, the transfers that
+    /// went wrong, capture health) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }
@@ -420,6 +424,7 @@ impl ReadArgs {
             settings: self.analysis.settings()?,
             files: self.files,
             output,
+            html: self.html,
         })
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use ftpwatch::capture::{FileSource, FrameSource, Next};
 use ftpwatch::pipeline::{Pipeline, Settings};
 use ftpwatch::sink::eventlog::LogOptions;
+use ftpwatch::sink::html::HtmlReport;
 use ftpwatch::sink::{Discard, EventLog, EventSink, Metrics, Report};
 
 /// What `ftpwatch read` prints.
@@ -27,6 +28,23 @@ pub struct ReadConfig {
     pub files: Vec<String>,
     pub output: Output,
     pub settings: Settings,
+    /// Where to write the HTML report too.
+    pub html: Option<std::path::PathBuf>,
+}
+
+/// The chosen output's sink, and the HTML report's when asked for.
+struct Both<'a> {
+    main: &'a mut dyn EventSink,
+    html: Option<&'a mut HtmlReport>,
+}
+
+impl EventSink for Both<'_> {
+    fn event(&mut self, e: &ftpwatch::ftp::Event) {
+        self.main.event(e);
+        if let Some(h) = self.html.as_deref_mut() {
+            h.event(e);
+        }
+    }
 }
 
 /// Exit status when the input is damaged (what came before the damage is reported).
@@ -70,24 +88,44 @@ pub fn run(cfg: ReadConfig) -> ExitCode {
         pipeline = pipeline.with_debug(Box::new(io::stderr()));
     }
     let stdout = io::stdout();
+    let mut html = cfg.html.as_ref().map(|_| HtmlReport::default());
     let (whole, write) = match cfg.output {
         Output::Json => {
             let mut log = EventLog::new(stdout.lock(), opts);
-            let whole = analyse(&cfg.files, &mut pipeline, &mut log);
+            let mut both = Both {
+                main: &mut log,
+                html: html.as_mut(),
+            };
+            let whole = analyse(&cfg.files, &mut pipeline, &mut both);
             (whole, log.take_error().map_or(Ok(()), Err))
         }
         Output::Metrics => {
-            let whole = analyse(&cfg.files, &mut pipeline, &mut Discard);
+            let mut both = Both {
+                main: &mut Discard,
+                html: html.as_mut(),
+            };
+            let whole = analyse(&cfg.files, &mut pipeline, &mut both);
             let text = pipeline.metrics().render();
             (whole, stdout.lock().write_all(text.as_bytes()))
         }
         Output::Report => {
             let mut report = Report::default();
-            let whole = analyse(&cfg.files, &mut pipeline, &mut report);
+            let mut both = Both {
+                main: &mut report,
+                html: html.as_mut(),
+            };
+            let whole = analyse(&cfg.files, &mut pipeline, &mut both);
             let text = report.render(pipeline.metrics());
             (whole, stdout.lock().write_all(text.as_bytes()))
         }
     };
+    if let (Some(path), Some(h)) = (&cfg.html, &html) {
+        let page = h.render(pipeline.metrics(), &cfg.files).into_string();
+        if let Err(e) = std::fs::write(path, page) {
+            eprintln!("ftpwatch: writing the HTML report {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     if let Err(e) = write
         && e.kind() != io::ErrorKind::BrokenPipe
     {

@@ -172,6 +172,7 @@ const SCRIPT: &str = r#"
       tt.replaceChildren(trs);
       document.getElementById('uptime').textContent = j.uptime;
       document.getElementById('count').textContent = String(j.transfers.length);
+      document.body.setAttribute('data-refreshed', String(j.now));
     }).catch(function () {});
   }
   setInterval(refresh, 5000);

@@ -2,6 +2,7 @@
 
 pub mod eventlog;
 pub mod exporter;
+pub mod html;
 pub mod landing;
 pub mod metrics;
 pub mod recent;

@@ -40,6 +40,11 @@ impl Capture {
         self.frames.push((self.now, frame));
     }
 
+    /// A frame taken from another capture, at its own time (merging sessions).
+    pub fn push_at(&mut self, ts: Timestamp, frame: Vec<u8>) {
+        self.frames.push((ts, frame));
+    }
+
     pub fn len(&self) -> usize {
         self.frames.len()
     }

@@ -115,6 +115,39 @@ echo "  ok  promtool check metrics"
 [ "$(grep -c '"type":"transfer"' "$work/events.jsonl")" = 18 ] || fail "event log: expected 18 transfers"
 echo "  ok  18 transfers in the event log"
 
+echo "e2e: the landing page in a real browser (headless Chromium)"
+# shellcheck source=browser.sh
+. "$here/browser.sh"
+# 7 s of virtual time: the page's script refreshes the tables from /api/recent once.
+in_c bash -c ". '$here/browser.sh'; browser_dom http://127.0.0.1:$FTPW_PORT/ 7000" > "$work/landing.html" ||
+    fail "chromium could not load the landing page"
+python3 - "$work/landing.html" "$work/events.jsonl" <<'PY' || fail "the landing page's DOM"
+import json, re, sys
+dom = open(sys.argv[1]).read()
+events = [json.loads(l) for l in open(sys.argv[2])]
+body = dom.split('id="recent-body"')[1].split("</tbody>")[0]
+rows = re.findall(r"<tr class=\"(\w+)\">(.*?)</tr>", body)
+want = [e for e in events if e["type"] == "transfer" and (e["outcome"] != "completed" or e.get("interruption_cause"))]
+assert len(rows) == len(want), (len(rows), len(want))
+aborted = [r for r in rows if r[0] == "aborted"]
+assert len(aborted) == 4, aborted
+causes = sorted(re.findall(r"<td>(client_reset|abor)</td>", "".join(r[1] for r in aborted)))
+assert causes == ["abor", "abor", "client_reset", "client_reset"], causes
+assert "data-refreshed=" in dom, "the script refreshed the page from /api/recent"
+totals = dom.split('id="totals-body"')[1].split("</tbody>")[0]
+assert re.search(r'<td class="aborted">aborted</td><td class="n">4</td>', totals), totals
+assert "fwc0" in dom and "capturing" in dom, "the interfaces and their state"
+print(f"  ok  landing page: {len(rows)} recent troubled transfers, 4 aborts with their causes, refreshed by its script")
+PY
+in_c bash -c ". '$here/browser.sh'; browser_shot http://127.0.0.1:$FTPW_PORT/ '$work/landing.png'" ||
+    fail "chromium could not take a screenshot of the landing page"
+png_check "$work/landing.png" 1280 1400 || fail "the landing page's screenshot"
+echo "  ok  landing page screenshot"
+api=$(in_c curl -sf "http://127.0.0.1:$FTPW_PORT/api/recent")
+python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["totals"]["aborted"] == 4 and j["mode"] == "live", j["totals"]' "$api" ||
+    fail "/api/recent"
+echo "  ok  /api/recent: the same as JSON"
+
 echo "e2e: the 426 counter through Prometheus"
 prom_426() {
     in_c curl -sf "http://127.0.0.1:$PROM_PORT/api/v1/query" \
