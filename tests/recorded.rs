@@ -244,6 +244,18 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "session quit transfers=1",
         ],
     ),
+    (
+        // FTPS without CCC: after the 234 nothing is read; the data connections (LIST,
+        // RETR, STOR, a RETR the client reset) are inferred, as tshark counts them.
+        "vsftpd-tls",
+        &[
+            "tls-data opened_by=client down=864 up=1213 close=client/fin",
+            "tls-data opened_by=client down=66270 up=1213 close=client/fin",
+            "tls-data opened_by=client down=646 up=51367 close=client/fin",
+            "tls-data opened_by=client down=312336 up=1189 close=client/rst",
+            "session fin transfers=0",
+        ],
+    ),
 ];
 
 fn describe(e: &Event) -> Option<String> {

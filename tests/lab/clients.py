@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""FTP clients for the lab: Python ftplib sessions, and a raw client that ends data
-connections the ways real clients and networks do (reset with SO_LINGER 0, ABOR with
-and without Telnet urgent bytes, a silently black-holed data path).
+"""FTP clients for the lab: Python ftplib sessions (plain and FTPS), and a raw client
+that ends data connections the ways real clients and networks do (reset with SO_LINGER
+0, ABOR with and without Telnet urgent bytes, a silently black-holed data path).
 
 usage: clients.py SCENARIO SERVER_ADDRESS
 Every scenario is bounded in time (socket timeouts) and in bytes.
@@ -330,6 +330,61 @@ def ftplib_basic(host):
     f.quit()
 
 
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """ftplib's FTP_TLS, but each data connection resumes the control connection's TLS
+    session, as vsftpd's require_ssl_reuse=YES demands (ftplib alone does not)."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self.sock.session)
+        return conn, size
+
+
+def ftps(host):
+    """Explicit FTPS without CCC: AUTH TLS, login, PROT P, then LIST, RETR and STOR over
+    TLS data connections, and a download the client resets mid-way (SO_LINGER 0, no TLS
+    close_notify). The control connection stays encrypted to the end."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE   # the lab's certificate is self-signed
+    f = ReusingFTP_TLS(context=ctx)
+    f.set_debuglevel(1)  # commands and replies into the log (the password masked)
+    print("  connect ->", f.connect(host, 21, timeout=TIMEOUT), flush=True)
+    print("  auth() ->", f.auth(), flush=True)
+    print(f"  control connection: {f.sock.version()} {f.sock.cipher()[0]}", flush=True)
+    print("  login() ->", f.login(USER, PASSWORD), flush=True)
+    print("  prot_p() ->", f.prot_p(), flush=True)
+    print("  TYPE I ->", f.voidcmd("TYPE I"), flush=True)
+    lines = []
+    print("  LIST ->", f.retrlines("LIST", lines.append), f"({len(lines)} lines)", flush=True)
+    got = []
+    print("  RETR small.bin ->", f.retrbinary("RETR small.bin", got.append),
+          f"({sum(map(len, got))} bytes)", flush=True)
+    print("  STOR upload/tls.bin ->",
+          f.storbinary("STOR upload/tls.bin", io.BytesIO(b"t" * 50000)), flush=True)
+    conn = f.transfercmd("RETR big.bin")  # PASV, RETR, 150, TLS handshake
+    print(f"  data connection: {conn.version()} resumed={conn.session_reused}", flush=True)
+    conn.settimeout(5)
+    got = 0
+    while got < 300000:
+        data = conn.recv(16384)
+        if not data:
+            break
+        got += len(data)
+    print(f"  read {got} bytes of big.bin; reset the data connection (no close_notify)",
+          flush=True)
+    reset(conn)
+    f.sock.settimeout(10)
+    for step in ("getresp", "quit"):
+        try:
+            print(f"  {step}() ->", getattr(f, step)(), flush=True)
+        except ftplib.all_errors as e:
+            print(f"  {step}() raised: {e!r}", flush=True)
+
+
 SCENARIOS = {
     "ftplib": with_ftplib,
     "ftplib-basic": ftplib_basic,
@@ -342,6 +397,7 @@ SCENARIOS = {
     "stall": stall,
     "bounce": bounce,
     "slow-retr": slow_retr,
+    "ftps": ftps,
 }
 
 if __name__ == "__main__":

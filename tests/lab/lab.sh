@@ -111,13 +111,16 @@ lab_tls_cert() {
 #                      on SIGURG during a transfer (this is where it answers 500 to an
 #                      urgent ABOR without the Telnet IP/Synch bytes, as ftplib sends it)
 #   proftpd-tls        proftpd with mod_tls (explicit FTPS: AUTH TLS, PROT C/P, CCC)
+#   vsftpd-tls         vsftpd with ssl_enable=YES (explicit FTPS, no CCC: the control
+#                      connection stays encrypted); TLS optional for login and data,
+#                      data connections must reuse the control connection's TLS session
 # The plain configurations are the ones every other capture was recorded with.
 lab_start_server() {
     local name=$1
     lab_stop_server   # one server at a time on port 21
     mkdir -p "$LAB_DIR"
     case "$name" in
-    vsftpd|vsftpd-async-abor)
+    vsftpd|vsftpd-async-abor|vsftpd-tls)
         cat > "$LAB_DIR/$name.conf" <<CONF
 listen=NO
 listen_ipv6=YES
@@ -135,7 +138,21 @@ connect_from_port_20=YES
 data_connection_timeout=8
 xferlog_enable=NO
 CONF
-        [ "$name" = vsftpd ] || echo "async_abor_enable=YES" >> "$LAB_DIR/$name.conf"
+        [ "$name" != vsftpd-async-abor ] || echo "async_abor_enable=YES" >> "$LAB_DIR/$name.conf"
+        if [ "$name" = vsftpd-tls ]; then
+            lab_tls_cert
+            # ssl_ciphers=HIGH: vsftpd's default list (DES-CBC3-SHA) leaves OpenSSL 3
+            # nothing to offer in TLS 1.2.
+            cat >> "$LAB_DIR/$name.conf" <<CONF
+ssl_enable=YES
+rsa_cert_file=$LAB_DIR/tls.crt
+rsa_private_key_file=$LAB_DIR/tls.key
+require_ssl_reuse=YES
+force_local_logins_ssl=NO
+force_local_data_ssl=NO
+ssl_ciphers=HIGH
+CONF
+        fi
         # Extra settings (the benchmark lifts the per-address session limit).
         [ -z "${LAB_VSFTPD_EXTRA:-}" ] || printf '%b\n' "$LAB_VSFTPD_EXTRA" >> "$LAB_DIR/$name.conf"
         in_s vsftpd "$LAB_DIR/$name.conf" &

@@ -119,6 +119,16 @@ if want proftpd-ccc; then
     SSLKEYLOGFILE="$LAB_DIR/proftpd-ccc.keylog" capture proftpd-ccc bash -c ccc_session
 fi
 
+# FTPS without CCC (vsftpd has none): AUTH TLS, login, PROT P, LIST, RETR, STOR, and a
+# RETR the client resets mid-way (SO_LINGER 0, no close_notify; vsftpd answers 426).
+# The control connection stays encrypted to the end, so ftpwatch sees no command or
+# reply after AUTH TLS's 234 and can only infer the data connections (new connections
+# between the two hosts, not on port 21).
+if want vsftpd-tls; then
+    lab_start_server vsftpd-tls
+    capture vsftpd-tls python3 "$here/clients.py" ftps "$SRV4"
+fi
+
 for name in $ONLY; do
     [[ "$recorded" == *" $name "* ]] || { echo "record: no capture named $name" >&2; exit 1; }
 done
