@@ -117,9 +117,23 @@ struct Seen {
 
 /// An FTPS server: AUTH TLS, then login, EPSV and one RETR ended as `end` says.
 async fn ftps_server(listener: TcpListener, end: End, payload: Vec<u8>) -> Seen {
+    ftps_server_as(listener, end, payload, false).await
+}
+
+/// `implicit`: TLS from the first byte (port 990's FTPS), greeting included.
+async fn ftps_server_as(listener: TcpListener, end: End, payload: Vec<u8>, implicit: bool) -> Seen {
     let cfg = server_config();
     let (s, _) = listener.accept().await.unwrap();
-    let mut seen = Seen::default();
+    let seen = Seen::default();
+    if implicit {
+        let tls = TlsAcceptor::from(cfg.clone()).accept(s).await.unwrap();
+        let mut c = Lines {
+            s: BufReader::new(tls),
+        };
+        c.send("220 scripted FTPS server\r\n").await;
+        return secured(c, cfg, end, payload, seen).await;
+    }
+    let mut seen = seen;
     let mut c = Lines {
         s: BufReader::new(s),
     };
@@ -144,9 +158,20 @@ async fn ftps_server(listener: TcpListener, end: End, payload: Vec<u8>) -> Seen 
         .accept(c.s.into_inner())
         .await
         .unwrap();
-    let mut c = Lines {
+    let c = Lines {
         s: BufReader::new(tls),
     };
+    secured(c, cfg, end, payload, seen).await
+}
+
+/// The session once the control connection is under TLS.
+async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
+    mut c: Lines<S>,
+    cfg: Arc<ServerConfig>,
+    end: End,
+    payload: Vec<u8>,
+    mut seen: Seen,
+) -> Seen {
     let data = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dport = data.local_addr().unwrap().port();
     loop {
@@ -400,4 +425,93 @@ async fn require_tls_refuses_a_login_in_clear_with_530() {
     );
     p.expect("ftpwatch_proxy_replies_written_total{code=\"530\"}", 1.0)
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_reply_reaches_the_client_after_the_end_of_the_data() {
+    // RFC 4217's order: close_notify and FIN on the data connection, then the 226. The
+    // server writes its 226 at once after closing; the client reads its data late.
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = upstream.local_addr().unwrap();
+    let payload = vec![5u8; 300_000];
+    let server = tokio::spawn(ftps_server(upstream, End::Clean, payload.clone()));
+    let p = start(at, |c| c.tls = proxy_tls(UpstreamTls::Auto, "ca.pem")).await;
+    let cfg = client_config();
+    let name = ServerName::try_from("localhost").unwrap();
+    let s = TcpStream::connect(p.at).await.unwrap();
+    let mut c = Lines {
+        s: BufReader::new(s),
+    };
+    c.line().await;
+    c.send("AUTH TLS\r\n").await;
+    c.line().await;
+    let tls = TlsConnector::from(cfg.clone())
+        .connect(name.clone(), c.s.into_inner())
+        .await
+        .unwrap();
+    let mut c = Lines {
+        s: BufReader::new(tls),
+    };
+    for cmd in ["PBSZ 0", "PROT P", "USER ann", "PASS x"] {
+        c.send(&format!("{cmd}\r\n")).await;
+        c.line().await;
+    }
+    c.send("EPSV\r\n").await;
+    let port: u16 = c.line().await.split('|').nth(3).unwrap().parse().unwrap();
+    let d = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.send("RETR file\r\n").await;
+    assert!(c.line().await.starts_with("150"));
+    let t0 = tokio::time::Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut d = TlsConnector::from(cfg).connect(name, d).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut got = Vec::new();
+        d.read_to_end(&mut got).await.unwrap();
+        (got.len(), tokio::time::Instant::now())
+        // The data connection closes here, as a client closes it after reading it all.
+    });
+    let reply = c.line().await;
+    let reply_at = tokio::time::Instant::now();
+    let (n, eof_at) = reader.await.unwrap();
+    assert_eq!(n, payload.len());
+    assert!(reply.starts_with("226"), "{reply}");
+    assert!(
+        eof_at <= reply_at,
+        "the 226 came {:?} after the 150, the data's end {:?}",
+        reply_at - t0,
+        eof_at - t0
+    );
+    c.send("QUIT\r\n").await;
+    c.line().await;
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ftps_upstream_is_tls_from_the_first_byte() {
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = upstream.local_addr().unwrap();
+    let payload = vec![9u8; 70_000];
+    let server = tokio::spawn(ftps_server_as(upstream, End::Clean, payload.clone(), true));
+    let (cert, key, ca) = (data("server.pem"), data("server.key"), data("ca.pem"));
+    let tls = TlsConfig::build(&TlsOptions {
+        cert: Some(&cert),
+        key: Some(&key),
+        upstream_implicit: true,
+        upstream_ca: Some(&ca),
+        ..TlsOptions::default()
+    })
+    .unwrap();
+    assert_eq!(
+        tls.upstream,
+        UpstreamTls::Required,
+        "ftps:// implies TLS required"
+    );
+    let p = start(at, |c| c.tls = tls).await;
+    let (got, last) = ftps_client(p.at).await;
+    assert_eq!(got, payload);
+    assert!(last.starts_with("226"), "{last}");
+    let seen = server.await.unwrap();
+    assert!(seen.clear.is_empty(), "nothing in clear: {seen:?}");
+    assert_eq!(seen.secured[..2], ["PBSZ 0\r\n", "PROT P\r\n"]);
+    assert_eq!(seen.data_resumed, Some(true));
 }

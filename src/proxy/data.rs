@@ -90,9 +90,48 @@ pub struct DataJob {
     pub server: ServerLeg,
     /// Set once the client leg is up: from then on the job is not replaced.
     pub started: Arc<AtomicBool>,
-    /// The session's count of data connections being relayed.
-    pub relaying: Arc<AtomicUsize>,
+    /// The session's data connections being relayed.
+    pub relaying: Arc<Relaying>,
     pub tls: DataTls,
+}
+
+/// A session's data connections being relayed now, and a wake-up when one ends.
+#[derive(Debug, Default)]
+pub struct Relaying {
+    count: AtomicUsize,
+    ended: tokio::sync::Notify,
+}
+
+impl Relaying {
+    pub fn active(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn start(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.ended.notify_waiters();
+    }
+
+    /// Wait until none is being relayed, for at most `bound`.
+    pub async fn settled(&self, bound: Duration) {
+        let _ = tokio::time::timeout(bound, async {
+            loop {
+                let ended = self.ended.notified();
+                tokio::pin!(ended);
+                // Registered before the count is read: an end in between still wakes.
+                ended.as_mut().enable();
+                if self.active() == 0 {
+                    return;
+                }
+                ended.await;
+            }
+        })
+        .await;
+    }
 }
 
 /// Which legs of a data connection are protected (PROT P), and how.
@@ -234,7 +273,7 @@ pub async fn run(job: DataJob, shared: Arc<Shared>) {
         })
         .await;
     shared.metrics.data_connection(1);
-    job.relaying.fetch_add(1, Ordering::Relaxed);
+    job.relaying.start();
     let report = Reporter {
         feed: &shared.feed,
         conn,
@@ -251,7 +290,7 @@ pub async fn run(job: DataJob, shared: Arc<Shared>) {
         relay::relay(client, server, lim, &report).await;
     }
     shared.metrics.data_connection(-1);
-    job.relaying.fetch_sub(1, Ordering::Relaxed);
+    job.relaying.end();
     shared.feed.send(Note::Stream(conn, Stream::Closed)).await;
 }
 

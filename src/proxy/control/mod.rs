@@ -15,7 +15,7 @@ mod server;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -26,6 +26,7 @@ use crate::ftp::parse::ReplyAssembler;
 use crate::ftp::{ConnId, Side};
 
 use super::Shared;
+use super::data::Relaying;
 use super::feed::{Note, Stream};
 use super::lines::LineBuf;
 use super::relay::{Leg, is_reset};
@@ -99,7 +100,7 @@ struct Session {
     /// The data connection being set up for the latest PASV/PORT.
     data: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
     /// Data connections of this session being relayed now.
-    relaying: Arc<AtomicUsize>,
+    relaying: Arc<Relaying>,
     last_activity: Instant,
     tls: SessionTls,
     /// The client leg's control connection is under TLS now.
@@ -139,7 +140,7 @@ pub async fn run(shared: Arc<Shared>, client: Peer, server: ServerSide, tls: Ses
         outstanding: 0,
         urgent: None,
         data: None,
-        relaying: Arc::new(AtomicUsize::new(0)),
+        relaying: Arc::new(Relaying::default()),
         last_activity: Instant::now(),
         tls,
         client_tls: client.tls.is_some(),
@@ -246,7 +247,7 @@ impl Session {
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     // A control connection is not idle while its data moves.
-                    if self.relaying.load(Ordering::Relaxed) > 0 {
+                    if self.relaying.active() > 0 {
                         self.last_activity = Instant::now();
                         continue;
                     }

@@ -14,6 +14,13 @@ use crate::proxy::rewrite::{self, UpstreamRequest};
 
 use super::Session;
 
+/// The final replies that end a transfer (RFC 959 §5.4): the ones held behind the end
+/// of the data connection. A NOOP's 200 during a transfer is not held.
+const ENDS_TRANSFER: [u16; 7] = [226, 250, 421, 426, 451, 551, 552];
+
+/// How long a final reply waits for the session's data connections to end.
+const FINAL_REPLY_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A reply of the server's to the proxy's own command: its code, the text of its last
 /// line, and its raw bytes.
 pub(super) type OwnReply = (u16, Vec<u8>, Vec<u8>);
@@ -25,7 +32,17 @@ impl Session {
             let bytes = match piece {
                 Piece::Long(bytes) => bytes,
                 Piece::Line(line) => {
-                    self.reply_of(&line);
+                    let ends_transfer = self
+                        .reply_of(&line)
+                        .is_some_and(|c| ENDS_TRANSFER.contains(&c));
+                    if ends_transfer && self.relaying.active() > 0 {
+                        // RFC 4217's order, kept in clear too: the data connection's end
+                        // (close_notify, FIN) reaches the client before the final reply.
+                        // The server wrote it after its end of the data connection closed;
+                        // the client leg's end may still be on its way. Bounded: a client
+                        // that closes only after the reply waits this long once.
+                        self.relaying.settled(FINAL_REPLY_HOLD).await;
+                    }
                     line
                 }
             };
@@ -35,14 +52,17 @@ impl Session {
         Ok(())
     }
 
-    /// Count off the command this line's reply answers, if it completes a final reply.
-    fn reply_of(&mut self, line: &[u8]) {
+    /// Count off the command this line's reply answers, if it completes a final reply
+    /// (and give its code).
+    fn reply_of(&mut self, line: &[u8]) -> Option<u16> {
         let (body, _) = rewrite::split_ending(line);
         if let ReplyStep::Reply { code, .. } = self.replies.line(body)
             && !code.is_preliminary()
         {
             self.outstanding = self.outstanding.saturating_sub(1);
+            return Some(code.get());
         }
+        None
     }
 
     /// Read one whole reply from the server (for the proxy's own request), feeding the
