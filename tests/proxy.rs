@@ -428,14 +428,15 @@ async fn a_data_connection_from_another_address_is_refused() {
     p.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_urgent_byte_reaches_the_server_with_its_mark_at_its_place() {
-    use rustix::net::{RecvFlags, SendFlags};
-    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = server.local_addr().unwrap();
-    // The server: greets, then reads in-band bytes until the urgent mark, as a server
-    // handling a Telnet Synch does, and reports what it found.
-    let script = tokio::spawn(async move {
+/// A server that greets, then reads in-band bytes until `until` (reads stop at the
+/// urgent mark, as a server handling a Telnet Synch does), takes the urgent byte,
+/// answers 225 and reads what follows the mark. Returns the three.
+fn urgent_server(
+    server: TcpListener,
+    until: &'static [u8],
+) -> tokio::task::JoinHandle<(Vec<u8>, u8, Vec<u8>)> {
+    use rustix::net::RecvFlags;
+    tokio::spawn(async move {
         let (s, _) = server.accept().await.unwrap();
         let mut s = s.into_std().unwrap();
         s.set_nonblocking(false).unwrap();
@@ -445,8 +446,7 @@ async fn an_urgent_byte_reaches_the_server_with_its_mark_at_its_place() {
             s.set_read_timeout(Some(WAIT)).unwrap();
             let mut inband = Vec::new();
             let mut buf = [0u8; 64];
-            // Reads stop at the mark: "NOOP\r\nABOR\r" arrives before it.
-            while !inband.ends_with(b"ABOR\r") {
+            while !inband.ends_with(until) {
                 let n = s.read(&mut buf).unwrap();
                 assert!(n > 0, "the stream ended early: {inband:?}");
                 inband.extend_from_slice(&buf[..n]);
@@ -465,12 +465,60 @@ async fn an_urgent_byte_reaches_the_server_with_its_mark_at_its_place() {
             }
             s.write_all(b"225 ABOR command successful.\r\n").unwrap();
             // Then the stream goes on after the mark.
-            let n = s.read(&mut buf).unwrap();
-            (inband, urgent[0], buf[..n].to_vec())
+            let mut after = Vec::new();
+            while !after.ends_with(b"\n") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "the stream ended early: {after:?}");
+                after.extend_from_slice(&buf[..n]);
+            }
+            (inband, urgent[0], after)
         })
         .await
         .unwrap()
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bsd_abor_whose_urgent_byte_arrives_alone_keeps_its_mark() {
+    use rustix::net::SendFlags;
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let script = urgent_server(server, b"\xff\xf4\xff");
+    let p = start(up, |_| {}).await;
+    let c = std::net::TcpStream::connect(p.at).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    c.set_nodelay(true).unwrap();
+    let mut r = std::io::BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+    // BSD ftp's abort: IAC IP IAC in band, DM urgent, then ABOR; each in a segment of
+    // its own, the urgent byte alone (then it does not make the socket readable, and
+    // the read the next bytes allow skips it).
+    rustix::net::send(&c, b"\xff\xf4\xff", SendFlags::empty()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    rustix::net::send(&c, b"\xf2", SendFlags::OOB).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    rustix::net::send(&c, b"ABOR\r\n", SendFlags::empty()).unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+    assert_eq!(line, "225 ABOR command successful.\r\n");
+    let (inband, urgent, after) = script.await.unwrap();
+    assert_eq!(inband, b"\xff\xf4\xff");
+    assert_eq!(urgent, 0xf2, "IAC DM, urgent, at its place");
+    assert_eq!(after, b"ABOR\r\n");
+    p.expect(
+        "ftpwatch_proxy_urgent_bytes_total{direction=\"to_server\"}",
+        1.0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_byte_reaches_the_server_with_its_mark_at_its_place() {
+    use rustix::net::SendFlags;
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = server.local_addr().unwrap();
+    let script = urgent_server(server, b"ABOR\r");
     let p = start(up, |_| {}).await;
     let c = std::net::TcpStream::connect(p.at).unwrap();
     c.set_read_timeout(Some(WAIT)).unwrap();

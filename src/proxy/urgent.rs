@@ -13,7 +13,10 @@
 use std::io;
 
 use rustix::net::{RecvFlags, SendFlags};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 /// What a peek at the socket's urgent data says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,4 +67,31 @@ pub async fn send(s: impl AsFd, b: u8) -> io::Result<()> {
         }
     }
     Err(io::ErrorKind::TimedOut.into())
+}
+
+/// A second registration of a control connection's socket (a duplicated descriptor)
+/// for urgent-data readiness only (EPOLLPRI, which tokio's TcpStream never asks epoll
+/// for); `None` if it cannot be had (then urgent data is found only by the peek after
+/// each read).
+///
+/// `AsyncFd::with_interest` is deprecated because it is unsound for an inner type
+/// whose descriptor can be closed or changed while registered. Here the inner type is
+/// an `OwnedFd` the `AsyncFd` owns: it stays open and the same until the `AsyncFd` is
+/// dropped, which deregisters it first: the one case that is sound, and no `unsafe`.
+#[allow(deprecated)]
+pub fn signal(s: &crate::proxy::tls::Socket) -> Option<AsyncFd<OwnedFd>> {
+    let fd = s.fd().try_clone().ok()?;
+    AsyncFd::with_interest(fd, Interest::PRIORITY).ok()
+}
+
+/// Resolves when urgent data is pending (EPOLLPRI); never without a registration.
+pub async fn pending(s: Option<&AsyncFd<OwnedFd>>) {
+    let Some(s) = s else {
+        return std::future::pending().await;
+    };
+    if let Ok(mut guard) = s.ready(Interest::PRIORITY).await {
+        // Looked at by the caller now; the next segment announces it again if it is
+        // still pending (edge-triggered).
+        guard.clear_ready();
+    }
 }

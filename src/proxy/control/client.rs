@@ -71,6 +71,16 @@ impl Session {
         }
     }
 
+    /// The client's socket says urgent data is pending: note the byte now, while the mark
+    /// is still ahead. (Alone in its segment, the byte does not make the socket readable;
+    /// the read that the next bytes allow starts at the mark and skips it, after which
+    /// nothing would tell it was there.)
+    pub(super) fn urgent_announced(&mut self) {
+        if let Peek::Ahead(Some(b)) = urgent::peek(self.csock.fd()) {
+            self.urgent = Some(b);
+        }
+    }
+
     /// After a read of `n` bytes: whether the urgent mark was passed, and where (an
     /// absolute position in `cbuf`) and with which byte. Reads on (without waiting) while
     /// the mark is announced ahead, so that a mark at the end of what arrived is found

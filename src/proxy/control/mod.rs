@@ -31,6 +31,7 @@ use super::feed::{Note, Stream};
 use super::lines::LineBuf;
 use super::relay::{Leg, is_reset};
 use super::tls::{Handshake, SessionTls, Socket, Wire};
+use super::urgent;
 
 /// How the session ended, for `ftpwatch_proxy_sessions_closed_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +98,9 @@ struct Session {
     outstanding: usize,
     /// The client's urgent byte, announced and not yet passed on.
     urgent: Option<u8>,
+    /// The client's socket registered once more, for urgent-data readiness (EPOLLPRI)
+    /// only: an urgent byte that arrives alone is seen before the read that skips it.
+    urgent_signal: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
     /// The data connection being set up for the latest PASV/PORT.
     data: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
     /// Data connections of this session being relayed now.
@@ -139,6 +143,7 @@ pub async fn run(shared: Arc<Shared>, client: Peer, server: ServerSide, tls: Ses
         replies: ReplyAssembler::new(),
         outstanding: 0,
         urgent: None,
+        urgent_signal: None,
         data: None,
         relaying: Arc::new(Relaying::default()),
         last_activity: Instant::now(),
@@ -208,7 +213,14 @@ impl Session {
         let idle = self.shared.cfg.idle_timeout;
         while !(client_eof && server_eof) {
             let deadline = self.last_activity + idle;
+            if !self.client_tls && self.urgent_signal.is_none() {
+                self.urgent_signal = urgent::signal(&self.csock);
+            }
+            let watch_urgent = !self.client_tls && !client_eof && self.urgent.is_none();
             tokio::select! {
+                _ = urgent::pending(self.urgent_signal.as_ref()), if watch_urgent => {
+                    self.urgent_announced();
+                }
                 r = self.cr.read_buf(self.cbuf.for_read()), if !client_eof => match r {
                     Ok(0) => {
                         client_eof = true;
