@@ -13,9 +13,10 @@ use common::{analyse_with, ftpwatch, temp_file};
 use ftpwatch::pipeline::Settings;
 use ftpwatch::synth::{FtpSim, Link};
 
-/// Recorded captures whose login is inside TLS (AUTH SSL, then CCC): no output can show
-/// the user or a PASS line, so only the absence of the secrets is checked there.
-const LOGIN_ENCRYPTED: &[&str] = &["proftpd-ccc.pcap"];
+/// Recorded captures whose login is inside TLS (AUTH SSL then CCC; AUTH TLS for good):
+/// no output can show the user or a PASS line, so only the absence of the secrets is
+/// checked there.
+const LOGIN_ENCRYPTED: &[&str] = &["proftpd-ccc.pcap", "vsftpd-tls.pcap"];
 
 fn login_visible(path: &Path) -> bool {
     !LOGIN_ENCRYPTED.iter().any(|n| path.ends_with(n))
