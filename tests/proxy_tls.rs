@@ -221,11 +221,12 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// An FTPS client through the proxy: AUTH TLS, PBSZ, PROT P, login, EPSV, RETR.
-/// Returns the bytes received and the final reply.
-async fn ftps_client(proxy: SocketAddr) -> (Vec<u8>, String) {
-    let cfg = client_config();
-    let name = ServerName::try_from("localhost").unwrap();
+type Control = Lines<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// An FTPS client through the proxy, up to the 150 of a RETR: AUTH TLS, PBSZ, PROT P,
+/// login, EPSV. Returns the control connection and the data connection (TCP only: a
+/// client starts its TLS after the 150).
+async fn ftps_retr(proxy: SocketAddr) -> (Control, TcpStream) {
     let s = TcpStream::connect(proxy).await.unwrap();
     let mut c = Lines {
         s: BufReader::new(s),
@@ -236,8 +237,8 @@ async fn ftps_client(proxy: SocketAddr) -> (Vec<u8>, String) {
     );
     c.send("AUTH TLS\r\n").await;
     assert!(c.line().await.starts_with("234"));
-    let tls = TlsConnector::from(cfg.clone())
-        .connect(name.clone(), c.s.into_inner())
+    let tls = TlsConnector::from(client_config())
+        .connect(localhost(), c.s.into_inner())
         .await
         .unwrap();
     let mut c = Lines {
@@ -259,7 +260,21 @@ async fn ftps_client(proxy: SocketAddr) -> (Vec<u8>, String) {
     let d = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     c.send("RETR file\r\n").await;
     assert!(c.line().await.starts_with("150"));
-    let mut d = TlsConnector::from(cfg).connect(name, d).await.unwrap();
+    (c, d)
+}
+
+fn localhost() -> ServerName<'static> {
+    ServerName::try_from("localhost").unwrap()
+}
+
+/// `ftps_retr`, then the data read to its end and the final reply, then QUIT. Returns
+/// the bytes received and the final reply.
+async fn ftps_client(proxy: SocketAddr) -> (Vec<u8>, String) {
+    let (mut c, d) = ftps_retr(proxy).await;
+    let mut d = TlsConnector::from(client_config())
+        .connect(localhost(), d)
+        .await
+        .unwrap();
     let mut got = Vec::new();
     let _ = tokio::time::timeout(WAIT, d.read_to_end(&mut got))
         .await
@@ -436,34 +451,13 @@ async fn the_final_reply_reaches_the_client_after_the_end_of_the_data() {
     let payload = vec![5u8; 300_000];
     let server = tokio::spawn(ftps_server(upstream, End::Clean, payload.clone()));
     let p = start(at, |c| c.tls = proxy_tls(UpstreamTls::Auto, "ca.pem")).await;
-    let cfg = client_config();
-    let name = ServerName::try_from("localhost").unwrap();
-    let s = TcpStream::connect(p.at).await.unwrap();
-    let mut c = Lines {
-        s: BufReader::new(s),
-    };
-    c.line().await;
-    c.send("AUTH TLS\r\n").await;
-    c.line().await;
-    let tls = TlsConnector::from(cfg.clone())
-        .connect(name.clone(), c.s.into_inner())
-        .await
-        .unwrap();
-    let mut c = Lines {
-        s: BufReader::new(tls),
-    };
-    for cmd in ["PBSZ 0", "PROT P", "USER ann", "PASS x"] {
-        c.send(&format!("{cmd}\r\n")).await;
-        c.line().await;
-    }
-    c.send("EPSV\r\n").await;
-    let port: u16 = c.line().await.split('|').nth(3).unwrap().parse().unwrap();
-    let d = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    c.send("RETR file\r\n").await;
-    assert!(c.line().await.starts_with("150"));
+    let (mut c, d) = ftps_retr(p.at).await;
     let t0 = tokio::time::Instant::now();
     let reader = tokio::spawn(async move {
-        let mut d = TlsConnector::from(cfg).connect(name, d).await.unwrap();
+        let mut d = TlsConnector::from(client_config())
+            .connect(localhost(), d)
+            .await
+            .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let mut got = Vec::new();
         d.read_to_end(&mut got).await.unwrap();

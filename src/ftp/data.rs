@@ -48,6 +48,32 @@ pub struct EncryptedOwner {
 }
 
 impl DataConn {
+    /// A connection just opened at `now`, between the FTP client's and server's ends.
+    pub fn opened(
+        session: ConnId,
+        (client, server): (SocketAddr, SocketAddr),
+        opened_by: Role,
+        syn_seen: bool,
+        now: Timestamp,
+    ) -> Self {
+        DataConn {
+            session,
+            client,
+            server,
+            opened_by,
+            syn_seen,
+            first_packet: now,
+            last_packet: now,
+            last_progress: now,
+            bytes_to_client: 0,
+            bytes_to_server: 0,
+            first_close: None,
+            ended: false,
+            released: false,
+            encrypted: None,
+        }
+    }
+
     pub fn role_of(&self, side: Side) -> Role {
         match side {
             Side::Initiator => self.opened_by,

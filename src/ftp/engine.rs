@@ -175,25 +175,8 @@ impl Engine {
         } else {
             (responder, initiator, Role::Server)
         };
-        self.shared.data.insert(
-            conn,
-            DataConn {
-                session: control,
-                client,
-                server,
-                opened_by,
-                syn_seen,
-                first_packet: self.now,
-                last_packet: self.now,
-                last_progress: self.now,
-                bytes_to_client: 0,
-                bytes_to_server: 0,
-                first_close: None,
-                ended: false,
-                released: false,
-                encrypted: None,
-            },
-        );
+        let d = DataConn::opened(control, (client, server), opened_by, syn_seen, self.now);
+        self.shared.data.insert(conn, d);
         s.last = self.now;
         counters.data_connections_active(1);
     }
@@ -224,25 +207,9 @@ impl Engine {
             client: s.client,
             server: s.server,
         };
-        self.shared.data.insert(
-            conn,
-            DataConn {
-                session: control,
-                client,
-                server,
-                opened_by,
-                syn_seen,
-                first_packet: self.now,
-                last_packet: self.now,
-                last_progress: self.now,
-                bytes_to_client: 0,
-                bytes_to_server: 0,
-                first_close: None,
-                ended: false,
-                released: false,
-                encrypted: Some(Box::new(owner)),
-            },
-        );
+        let mut d = DataConn::opened(control, (client, server), opened_by, syn_seen, self.now);
+        d.encrypted = Some(Box::new(owner));
+        self.shared.data.insert(conn, d);
         counters.data_connections_active(1);
     }
 

@@ -63,6 +63,20 @@ impl EventSink for Report {
     }
 }
 
+/// Counts by name as `a 3, b 1`, the zeros left out; `none` when all are zero.
+pub fn nonzero(v: Vec<(&'static str, u64)>) -> String {
+    let parts: Vec<String> = v
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// `2023-11-14 22:13:20.123` (UTC).
 pub fn utc(ts: Timestamp) -> String {
     let secs = ts.secs();
@@ -209,18 +223,6 @@ impl Report {
         if self.dropped_lines > 0 {
             let _ = writeln!(o, "  ({} more not listed; see --json)", self.dropped_lines);
         }
-        let nonzero = |v: Vec<(&'static str, u64)>| -> String {
-            let parts: Vec<String> = v
-                .into_iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            if parts.is_empty() {
-                "none".to_string()
-            } else {
-                parts.join(", ")
-            }
-        };
         let _ = writeln!(o, "\nAnomalies: {}", nonzero(metrics.anomaly_counts()));
         let (gaps, gap_bytes) = metrics.gaps_total();
         let _ = writeln!(o, "\nCapture health");

@@ -19,7 +19,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::EventSink;
 use super::metrics::Metrics;
-use super::report::utc;
+use super::report::{nonzero, utc};
 use crate::ftp::{AnomalyRecord, CloseHow, Event, Outcome, Role, Timestamp, TransferRecord};
 
 /// Sessions drawn on the timeline.
@@ -288,18 +288,6 @@ impl HtmlReport {
 
 fn health(m: &Metrics) -> Markup {
     let (gaps, gap_bytes) = m.gaps_total();
-    let nonzero = |v: Vec<(&'static str, u64)>| -> String {
-        let parts: Vec<String> = v
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        if parts.is_empty() {
-            "none".into()
-        } else {
-            parts.join(", ")
-        }
-    };
     let rows = [
         ("packets", m.packets_total().to_string()),
         ("bytes", m.bytes_total().to_string()),
