@@ -232,3 +232,71 @@ fn json_and_metrics_cannot_be_combined() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
 }
+
+/// `ftpwatch proxy` with TLS options it cannot use: one line naming the option and the
+/// file, exit 2, before anything listens.
+#[test]
+fn proxy_tls_options_that_cannot_work_are_refused_in_one_line() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
+    let file = |n: &str| data.join(n).to_str().unwrap().to_string();
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ftpwatch"))
+            .args([
+                "proxy",
+                "--upstream",
+                "127.0.0.1:2",
+                "--ftp-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent/proxy.pem",
+                "--tls-key",
+                "/nonexistent/proxy.key",
+            ],
+            &[],
+            "--tls-cert /nonexistent/proxy.pem: ",
+        ),
+        (
+            &[
+                "--tls-cert",
+                &file("ca.pem"),
+                "--tls-key",
+                &file("server.key"),
+            ],
+            &[],
+            "ca.pem with --tls-key: ",
+        ),
+        // No CA certificate anywhere (a system without ca-certificates).
+        (
+            &["--upstream-tls", "required"],
+            &[
+                ("SSL_CERT_FILE", "/nonexistent"),
+                ("SSL_CERT_DIR", "/nonexistent"),
+            ],
+            "--upstream-tls required: no CA certificates",
+        ),
+    ];
+    for (extra, env, want) in cases {
+        let (code, err) = run(extra, env);
+        assert_eq!(code, Some(2), "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.starts_with("ftpwatch: ") && err.contains(want),
+            "{extra:?}: {err}"
+        );
+    }
+}

@@ -411,6 +411,47 @@ in_c curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$PORT/metrics" || fail
 echo "  ok  /metrics served again after the restart"
 check_stop ftpwatch
 
+# The proxy's FTPS, set up as systemd/ftpwatch-proxy.env says: the key in
+# /etc/ssl/private (root:ssl-cert 0640), the group given to the dynamic user by the
+# drop-in taken from the env file's own comment, the options it names. A client's AUTH
+# TLS through the proxy must work.
+check_proxy_tls_key() {
+    local d=/etc/systemd/system/ftpwatch-proxy.service.d env=$work/ftpwatch-proxy-tls.env opts
+    sed -n '/^#   \[Service\]/,/^# then here:/p' "$root/systemd/ftpwatch-proxy.env" |
+        sed -n 's/^#   //p' > "$work/tls-dropin.conf"
+    grep -qx 'SupplementaryGroups=ssl-cert' "$work/tls-dropin.conf" ||
+        fail "no SupplementaryGroups=ssl-cert drop-in in ftpwatch-proxy.env's comment"
+    opts=$(sed -n 's/^# then here: //p' "$root/systemd/ftpwatch-proxy.env")
+    [ -n "$opts" ] || fail "no TLS options in ftpwatch-proxy.env's comment"
+    log "ftpwatch-proxy: FTPS, its key root:ssl-cert 0640 (drop-in: $(tr '\n' ' ' < "$work/tls-dropin.conf"))"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=ftpwatch proxy" \
+        -keyout "$work/proxy.key" -out "$work/proxy.pem" 2>/dev/null
+    sd sh -c 'getent group ssl-cert >/dev/null || groupadd -r ssl-cert'
+    sd mkdir -p /etc/ssl/certs /etc/ssl/private "$d"
+    sd sh -c "cat > /etc/ssl/certs/ftp-proxy.pem" < "$work/proxy.pem"
+    sd sh -c "umask 077; cat > /etc/ssl/private/ftp-proxy.key; chgrp ssl-cert /etc/ssl/private/ftp-proxy.key; chmod 0640 /etc/ssl/private/ftp-proxy.key" < "$work/proxy.key"
+    sd sh -c "cat > $d/tls.conf" < "$work/tls-dropin.conf"
+    sed "s|^FTPWATCH_PROXY_OPTS=\"\(.*\)\"|FTPWATCH_PROXY_OPTS=\"\1 $opts\"|" "$work/ftpwatch-proxy.env" > "$env"
+    sd sh -c "cat > /etc/default/ftpwatch-proxy" < "$env"
+    sd systemctl daemon-reload
+    sd systemctl start ftpwatch-proxy || fail "ftpwatch-proxy with its TLS drop-in did not start"
+    wait_until 10 "ftpwatch-proxy active with TLS" sd systemctl is-active --quiet ftpwatch-proxy
+    ftp_port_open() { in_c bash -c "exec 3<>/dev/tcp/127.0.0.1/21" 2>/dev/null; }
+    wait_until 10 "ftpwatch-proxy's FTP port" ftp_port_open
+    local got ok
+    got=$(in_c curl -sS --max-time 20 --ssl-reqd -k -o /dev/null -w '%{response_code} %{size_download}' \
+        "ftp://$LAB_USER:$LAB_PASS@127.0.0.1/small.bin") || fail "curl --ssl-reqd through the proxy"
+    [ "$got" = "226 65536" ] || fail "curl --ssl-reqd through the proxy: $got"
+    ok=$(in_c curl -sf --max-time 5 "http://127.0.0.1:$pport/metrics" |
+        awk '$1 == "ftpwatch_proxy_tls_handshakes_total{channel=\"control\",leg=\"client\",result=\"ok\"}" { print $2 }')
+    [ "${ok:-0}" -ge 1 ] || fail "no client TLS handshake counted: ${ok:-absent}"
+    echo "  ok  key not world-readable, read through the ssl-cert group; curl --ssl-reqd through the proxy: 226, 65536 bytes; handshake counted"
+    sd systemctl stop ftpwatch-proxy
+    sd rm -f "$d/tls.conf"
+    sd sh -c "cat > /etc/default/ftpwatch-proxy" < "$work/ftpwatch-proxy.env"
+    sd systemctl daemon-reload
+}
+
 if [ -f "$root/systemd/ftpwatch-proxy.service" ]; then
     # The proxy's options and ports are its own; the generic checks apply as they are.
     # Its metrics port and event log, read from its own files (port 21 and its metrics
@@ -428,6 +469,7 @@ if [ -f "$root/systemd/ftpwatch-proxy.service" ]; then
     check_stop ftpwatch-proxy
     check_crash_restart ftpwatch-proxy
     check_stop ftpwatch-proxy
+    check_proxy_tls_key
 else
     echo "  skip ftpwatch-proxy: systemd/ftpwatch-proxy.service does not exist"
 fi

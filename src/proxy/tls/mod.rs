@@ -128,7 +128,11 @@ impl TlsConfig {
         }
         let upstream_client = match upstream {
             UpstreamTls::Off => None,
-            _ => Some(Arc::new(client_config(o.upstream_ca, o.upstream_insecure)?)),
+            _ => Some(Arc::new(client_config(
+                o.upstream_ca,
+                o.upstream_insecure,
+                upstream,
+            )?)),
         };
         Ok(TlsConfig {
             client_side,
@@ -190,7 +194,11 @@ fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
         .map_err(|e| format!("--tls-cert {} with --tls-key: {e}", cert.display()))
 }
 
-fn client_config(ca: Option<&Path>, insecure: bool) -> Result<ClientConfig, String> {
+fn client_config(
+    ca: Option<&Path>,
+    insecure: bool,
+    mode: UpstreamTls,
+) -> Result<ClientConfig, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS versions: {e}"))?;
@@ -220,10 +228,83 @@ fn client_config(ca: Option<&Path>, insecure: bool) -> Result<ClientConfig, Stri
             roots.add_parsable_certificates(found.certs);
         }
     }
+    if roots.is_empty() {
+        // No CA certificates here (no ca-certificates package): under `required` nothing
+        // could ever be verified; under `auto` servers without TLS still work, and one
+        // that offers it is refused, with this said in its 421's log record.
+        if mode == UpstreamTls::Required {
+            return Err(
+                "--upstream-tls required: no CA certificates in the system's store \
+                 (install ca-certificates) and no --upstream-ca"
+                    .into(),
+            );
+        }
+        eprintln!(
+            "ftpwatch: no CA certificates in the system's store (install ca-certificates, or \
+             give --upstream-ca): a server that offers AUTH TLS will be refused"
+        );
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoRoots(provider())))
+            .with_no_client_auth());
+    }
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
         .map_err(|e| format!("the system's CA certificates: {e}"))?;
     Ok(builder.with_webpki_verifier(verifier).with_no_client_auth())
+}
+
+/// No CA certificate to check a server's against: every certificate is refused, saying
+/// why (in the log record of the 421 the client gets).
+#[derive(Debug)]
+struct NoRoots(Arc<CryptoProvider>);
+
+#[derive(Debug)]
+struct NoRootsError;
+
+impl std::fmt::Display for NoRootsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no CA certificates to check it against (install ca-certificates, or give --upstream-ca)")
+    }
+}
+
+impl std::error::Error for NoRootsError {}
+
+impl ServerCertVerifier for NoRoots {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Other(rustls::OtherError(Arc::new(NoRootsError))),
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        AnyCertificate(self.0.clone()).verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        AnyCertificate(self.0.clone()).verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// `--upstream-insecure`: any certificate, still checking the handshake's signatures.
