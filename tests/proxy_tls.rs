@@ -90,6 +90,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Lines<S> {
         String::from_utf8_lossy(&l).into_owned()
     }
 
+    async fn send_bytes(&mut self, b: &[u8]) {
+        self.s.get_mut().write_all(b).await.unwrap();
+        self.s.get_mut().flush().await.unwrap();
+    }
+
     async fn send(&mut self, l: &str) {
         self.s.get_mut().write_all(l.as_bytes()).await.unwrap();
         self.s.get_mut().flush().await.unwrap();
@@ -508,4 +513,148 @@ async fn an_ftps_upstream_is_tls_from_the_first_byte() {
     assert!(seen.clear.is_empty(), "nothing in clear: {seen:?}");
     assert_eq!(seen.secured[..2], ["PBSZ 0\r\n", "PROT P\r\n"]);
     assert_eq!(seen.data_resumed, Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_sent_in_clear_behind_auth_tls_are_not_taken_as_secured() {
+    // The STARTTLS injection (CVE-2011-0411): PROT C and USER ride in the same segment
+    // as AUTH TLS. The proxy ends the session rather than obey them after its 234.
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = upstream.local_addr().unwrap();
+    // The server: reads what reaches it until the proxy closes or resets the session.
+    let server = tokio::spawn(async move {
+        let (s, _) = upstream.accept().await.unwrap();
+        let (r, mut w) = s.into_split();
+        w.write_all(b"220 scripted FTPS server\r\n").await.unwrap();
+        let mut r = BufReader::new(r);
+        let mut got = Vec::new();
+        loop {
+            let mut l = String::new();
+            match r.read_line(&mut l).await {
+                Ok(0) | Err(_) => return got,
+                Ok(_) => got.push(l),
+            }
+        }
+    });
+    let p = start(at, |c| c.tls = proxy_tls(UpstreamTls::Off, "ca.pem")).await;
+    let mut s = TcpStream::connect(p.at).await.unwrap();
+    let mut greeting = vec![0u8; 64];
+    let n = s.read(&mut greeting).await.unwrap();
+    assert!(greeting[..n].starts_with(b"220"));
+    s.write_all(b"AUTH TLS\r\nPROT C\r\nUSER mallory\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("234"),
+        "no 234: {rest:?}"
+    );
+    drop(s);
+    let got = server.await.unwrap();
+    assert!(got.is_empty(), "nothing reached the server: {got:?}");
+    p.expect(
+        "ftpwatch_proxy_tls_handshakes_total{channel=\"control\",leg=\"client\",result=\"protocol\"}",
+        1.0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_in_clear_behind_the_servers_234_are_not_taken_as_secured() {
+    // The same injection toward the proxy: a forged "200" for PBSZ/PROT behind the 234
+    // would leave the server leg's data in clear.
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = upstream.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (s, _) = upstream.accept().await.unwrap();
+        let mut c = Lines {
+            s: BufReader::new(s),
+        };
+        c.send("220 scripted FTPS server\r\n").await;
+        assert_eq!(c.line().await, "AUTH TLS\r\n");
+        c.send("234 Go ahead.\r\n200 PBSZ=0\r\n534 PROT refused\r\n")
+            .await;
+        // The proxy gives up without a handshake: its side closes.
+        let mut rest = Vec::new();
+        let _ = c.s.read_to_end(&mut rest).await;
+    });
+    let p = start(at, |c| c.tls = proxy_tls(UpstreamTls::Required, "ca.pem")).await;
+    let s = TcpStream::connect(p.at).await.unwrap();
+    let mut c = Lines {
+        s: BufReader::new(s),
+    };
+    let reply = c.line().await;
+    assert!(
+        reply.starts_with("421 ") && reply.contains("TLS"),
+        "{reply}"
+    );
+    server.await.unwrap();
+    let events = p.finish().await;
+    let r = events.iter().find(|e| e["type"] == "proxy_reply").unwrap();
+    assert_eq!(r["reason"], "upstream_tls_failed");
+    assert!(
+        r["detail"]
+            .as_str()
+            .unwrap()
+            .contains("after the server's 234"),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_ccc_the_clients_tls_13_close_notify_is_not_a_command() {
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = upstream.local_addr().unwrap();
+    let server = tokio::spawn(ftps_server(upstream, End::Clean, Vec::new()));
+    let p = start(at, |c| c.tls = proxy_tls(UpstreamTls::Required, "ca.pem")).await;
+    let s = TcpStream::connect(p.at).await.unwrap();
+    let mut c = Lines {
+        s: BufReader::new(s),
+    };
+    c.line().await;
+    c.send("AUTH TLS\r\n").await;
+    assert!(c.line().await.starts_with("234"));
+    let tls = TlsConnector::from(client_config())
+        .connect(localhost(), c.s.into_inner())
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    let mut c = Lines {
+        s: BufReader::new(tls),
+    };
+    for (cmd, want) in [("PBSZ 0", "200"), ("PROT P", "200"), ("USER ann", "331")] {
+        c.send(&format!("{cmd}\r\n")).await;
+        assert!(c.line().await.starts_with(want), "{cmd}");
+    }
+    c.send("CCC\r\n").await;
+    assert!(c.line().await.starts_with("200"));
+    // Answer the proxy's close_notify with ours (curl's active mode), then go on in
+    // clear: the record must not reach the server as part of a command.
+    let (tcp, mut conn) = c.s.into_inner().into_inner();
+    conn.send_close_notify();
+    let mut record = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut record).unwrap();
+    }
+    assert_eq!(record[0], 23, "TLS 1.3 sends its alert as application data");
+    let mut c = Lines {
+        s: BufReader::new(tcp),
+    };
+    // Split across two writes, the record is still one.
+    c.send_bytes(&record[..3]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    c.send_bytes(&record[3..]).await;
+    c.send("PASS x\r\n").await;
+    assert!(c.line().await.starts_with("230"));
+    c.send("QUIT\r\n").await;
+    assert!(c.line().await.starts_with("221"));
+    let seen = server.await.unwrap();
+    assert_eq!(seen.secured.last().unwrap(), "QUIT\r\n");
+    assert!(seen.secured.contains(&"PASS x\r\n".to_string()), "{seen:?}");
 }

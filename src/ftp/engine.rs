@@ -191,6 +191,12 @@ impl Engine {
         syn_seen: bool,
         counters: &mut dyn Counters,
     ) {
+        // No transfer will claim it: the table keeps it only while it moves (its idle
+        // limit, not a held transfer's).
+        let ends = (initiator, responder);
+        self.shared
+            .out
+            .push_back(Output::Release(Release { conn, ends }));
         let Some(s) = self.sessions.get_mut(&control) else {
             return;
         };

@@ -107,13 +107,11 @@ impl Relaying {
         self.count.load(Ordering::Relaxed)
     }
 
-    fn start(&self) {
+    /// A data connection is under way (from its client leg's coming up) until the
+    /// returned guard is dropped, whichever way the task ends.
+    fn enter(self: &Arc<Self>) -> Active {
         self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn end(&self) {
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        self.ended.notify_waiters();
+        Active(self.clone())
     }
 
     /// Wait until none is being relayed, for at most `bound`.
@@ -131,6 +129,16 @@ impl Relaying {
             }
         })
         .await;
+    }
+}
+
+/// One data connection counted in `Relaying`, for as long as it lives.
+struct Active(Arc<Relaying>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::Relaxed);
+        self.0.ended.notify_waiters();
     }
 }
 
@@ -232,6 +240,8 @@ pub async fn run(job: DataJob, shared: Arc<Shared>) {
             return;
         }
     };
+    // Under way from here: the session holds a final reply behind it (see `Relaying`).
+    let _active = job.relaying.enter();
     let (server, server_listened) = match job.server {
         ServerLeg::Connect { to } => (connect(to, None, cfg.connect_timeout).await, true),
         ServerLeg::Accept { listener, from } => (
@@ -273,7 +283,6 @@ pub async fn run(job: DataJob, shared: Arc<Shared>) {
         })
         .await;
     shared.metrics.data_connection(1);
-    job.relaying.start();
     let report = Reporter {
         feed: &shared.feed,
         conn,
@@ -290,7 +299,6 @@ pub async fn run(job: DataJob, shared: Arc<Shared>) {
         relay::relay(client, server, lim, &report).await;
     }
     shared.metrics.data_connection(-1);
-    job.relaying.end();
     shared.feed.send(Note::Stream(conn, Stream::Closed)).await;
 }
 

@@ -197,6 +197,14 @@ async fn session(client: TcpStream, kind: Listener, shared: Arc<Shared>) {
     let Ok((mut client_peer, client)) = peer(client, None) else {
         return;
     };
+    // The session's place first: `--max-sessions` bounds TLS handshakes too.
+    let permit = shared.sessions.clone().try_acquire_owned().ok();
+    if permit.is_none() && kind == Listener::ImplicitFtps {
+        // Its 421 would need a handshake first: it is closed, and counted.
+        shared.metrics.session_refused("max_sessions");
+        client_peer.socket.reset_on_close();
+        return;
+    }
     // Implicit FTPS: TLS before anything, the proxy's own refusals included.
     let mut client = match (kind, shared.cfg.tls.client_side.clone()) {
         (Listener::ImplicitFtps, Some(cfg)) => {
@@ -216,7 +224,7 @@ async fn session(client: TcpStream, kind: Listener, shared: Arc<Shared>) {
         _ => Wire::Plain(client),
     };
     let c = (&mut client, &client_peer);
-    let Ok(permit) = shared.sessions.clone().try_acquire_owned() else {
+    let Some(permit) = permit else {
         shared.metrics.session_refused("max_sessions");
         refuse(&shared, c, ProxyReply::TooManySessions, None).await;
         return;

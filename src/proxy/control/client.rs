@@ -15,13 +15,18 @@ use crate::proxy::tls::commands::{self, ClientLeg, Security};
 use crate::proxy::tls::{self, Wire};
 use crate::proxy::urgent::{self, Peek};
 
-use super::Session;
+use super::{Session, client_fault};
 
 impl Session {
-    /// Write to the client and flush (a TLS leg holds records until flushed).
+    /// Write to the client and flush (a TLS leg holds records until flushed). A failure
+    /// is the client's side's (see `client_fault`).
     pub(super) async fn send_client(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.cw.write_all(bytes).await?;
-        self.cw.flush().await
+        async {
+            self.cw.write_all(bytes).await?;
+            self.cw.flush().await
+        }
+        .await
+        .map_err(client_fault)
     }
 
     pub(super) async fn send_server(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -33,8 +38,8 @@ impl Session {
     /// data-channel and security commands; pass an urgent byte on with its mark (see
     /// `urgent`; only a connection in clear has one).
     pub(super) async fn client_bytes(&mut self, n: usize) -> io::Result<()> {
-        if self.after_ccc {
-            self.drop_close_notify();
+        if self.after_ccc && !self.drop_close_notify() {
+            return Ok(()); // The record is not whole yet.
         }
         if !self.client_tls
             && let Some((at, byte)) = self.urgent_mark(n)
@@ -58,17 +63,34 @@ impl Session {
         self.client_pieces(usize::MAX).await
     }
 
-    /// After CCC a client may answer the proxy's close_notify with its own, a TLS alert
-    /// record in what is otherwise clear text: it is not a command.
-    fn drop_close_notify(&mut self) {
+    /// After CCC a client may answer the proxy's close_notify with its own: one TLS
+    /// record (an alert, content type 21, in TLS 1.2; application data, 23, in TLS 1.3)
+    /// in what is otherwise clear text. It is not a command: it is dropped, once whole.
+    /// Returns false while it is not whole yet (the bytes stay held).
+    fn drop_close_notify(&mut self) -> bool {
         let held = self.cbuf.pending();
-        if held.len() >= 5 && held[0] == 21 && held[1] == 3 {
-            let len = 5 + usize::from(u16::from_be_bytes([held[3], held[4]]));
-            self.cbuf.skip(len);
-        }
-        if !self.cbuf.pending().is_empty() {
+        let Some(&first) = held.first() else {
+            return true;
+        };
+        if first != 21 && first != 23 {
+            // Clear text: no record came.
             self.after_ccc = false;
+            return true;
         }
+        if held.len() < 5 {
+            return false;
+        }
+        let len = 5 + usize::from(u16::from_be_bytes([held[3], held[4]]));
+        if held[1] != 3 || len > 5 + 18_432 {
+            self.after_ccc = false;
+            return true;
+        }
+        if held.len() < len {
+            return false;
+        }
+        self.cbuf.skip(len);
+        self.after_ccc = false;
+        true
     }
 
     /// The client's socket says urgent data is pending: note the byte now, while the mark
@@ -130,6 +152,8 @@ impl Session {
             let (body, _) = rewrite::split_ending(&line);
             let leg = ClientLeg {
                 tls: self.client_tls,
+                negotiated: self.client_negotiated,
+                pbsz: self.client_pbsz,
                 can_tls: self.tls.client_side.is_some(),
                 require_tls: self.shared.cfg.tls.require_tls,
             };
@@ -165,13 +189,30 @@ impl Session {
                 self.own(reply).await;
                 Ok(())
             }
+            Security::Pbsz => {
+                self.client_pbsz = true;
+                self.send_client(commands::PBSZ_OK).await
+            }
             Security::Prot(private) => {
                 self.client_prot = private;
                 self.send_client(commands::PROT_OK).await
             }
             Security::StartTls => {
+                // Anything after AUTH TLS read in clear would be taken as sent under TLS
+                // (the STARTTLS injection of CVE-2011-0411): a client waits for the 234,
+                // so such bytes are someone else's. The session ends.
+                if !self.cbuf.pending().is_empty() {
+                    self.shared
+                        .metrics
+                        .tls
+                        .handshake("client", "control", Err("protocol"));
+                    return Err(client_fault(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bytes after AUTH TLS before its reply",
+                    )));
+                }
                 self.send_client(commands::AUTH_OK).await?;
-                self.start_client_tls().await
+                self.start_client_tls().await.map_err(client_fault)
             }
             Security::Ccc => {
                 self.send_client(commands::CCC_OK).await?;
@@ -206,6 +247,7 @@ impl Session {
                 m.handshake("client", "control", Ok(h.version));
                 self.put_client(wire);
                 self.client_tls = true;
+                self.client_negotiated = true;
                 self.tls_note(Leg::Client, Some(h.version)).await;
                 Ok(())
             }

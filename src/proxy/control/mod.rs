@@ -33,6 +33,30 @@ use super::relay::{Leg, is_reset};
 use super::tls::{Handshake, SessionTls, Socket, Wire};
 use super::urgent;
 
+/// An error on the client's side of the session (its TLS handshake, a write to it, a
+/// protocol violation): the session then ends as the client's doing.
+#[derive(Debug)]
+struct ClientFault(std::io::Error);
+
+impl std::fmt::Display for ClientFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the client's side: {}", self.0)
+    }
+}
+
+impl std::error::Error for ClientFault {}
+
+fn client_fault(e: std::io::Error) -> std::io::Error {
+    if is_client_fault(&e) {
+        return e;
+    }
+    std::io::Error::new(e.kind(), ClientFault(e))
+}
+
+fn is_client_fault(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<ClientFault>())
+}
+
 /// How the session ended, for `ftpwatch_proxy_sessions_closed_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -111,6 +135,10 @@ struct Session {
     client_tls: bool,
     /// The server leg's control connection is under TLS.
     server_tls: bool,
+    /// The client's TLS security exchange took place (it stands after CCC).
+    client_negotiated: bool,
+    /// The client's PBSZ was accepted.
+    client_pbsz: bool,
     /// The client chose PROT P.
     client_prot: bool,
     /// The server accepted PROT P (from the proxy).
@@ -150,6 +178,8 @@ pub async fn run(shared: Arc<Shared>, client: Peer, server: ServerSide, tls: Ses
         tls,
         client_tls: client.tls.is_some(),
         server_tls: server.peer.tls.is_some(),
+        client_negotiated: client.tls.is_some(),
+        client_pbsz: false,
         client_prot: false,
         server_prot: server.prot_private,
         server_name: server.name,
@@ -228,8 +258,11 @@ impl Session {
                     }
                     Ok(n) => {
                         self.last_activity = Instant::now();
-                        if self.client_bytes(n).await.is_err() {
-                            return self.reset(Side::Responder).await;
+                        if let Err(e) = self.client_bytes(n).await {
+                            // Whose side failed: the client's (its TLS, a write to it),
+                            // or the server's (a write to it).
+                            let side = if is_client_fault(&e) { Side::Initiator } else { Side::Responder };
+                            return self.reset(side).await;
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -275,9 +308,11 @@ impl Session {
     /// side's the same way (close_notify first, under TLS).
     async fn eof(&mut self, from: Side) {
         self.feed(Stream::Fin { from }).await;
+        // Under TLS a close_notify is written first: bounded, as every write.
+        let wait = self.shared.cfg.connect_timeout;
         let _ = match from {
-            Side::Initiator => self.sw.shutdown().await,
-            Side::Responder => self.cw.shutdown().await,
+            Side::Initiator => tokio::time::timeout(wait, self.sw.shutdown()).await,
+            Side::Responder => tokio::time::timeout(wait, self.cw.shutdown()).await,
         };
     }
 

@@ -9,6 +9,11 @@ use crate::proxy::own::ProxyReply;
 pub struct ClientLeg {
     /// The control connection is under TLS now.
     pub tls: bool,
+    /// A TLS security exchange took place (AUTH TLS or implicit TLS), even if CCC
+    /// ended it on the control connection since: PBSZ and PROT still apply (RFC 4217).
+    pub negotiated: bool,
+    /// PBSZ was accepted: PROT may follow.
+    pub pbsz: bool,
     /// The proxy has a certificate (`--tls-cert`).
     pub can_tls: bool,
     /// `--require-tls`.
@@ -23,6 +28,8 @@ pub enum Security {
     Reply(&'static [u8]),
     /// A refusal the proxy counts and logs (`ProxyReply`).
     Refuse(ProxyReply),
+    /// PBSZ 0 accepted (`PBSZ_OK`): PROT may follow.
+    Pbsz,
     /// AUTH TLS: answer 234, then the TLS handshake, the proxy as server.
     StartTls,
     /// PROT C (false) or P (true): answer 200, protect data connections so.
@@ -33,6 +40,7 @@ pub enum Security {
 
 pub const AUTH_OK: &[u8] = b"234 Proceed with TLS negotiation.\r\n";
 pub const PROT_OK: &[u8] = b"200 Protection level set.\r\n";
+pub const PBSZ_OK: &[u8] = b"200 PBSZ=0\r\n";
 pub const CCC_OK: &[u8] = b"200 Control connection in clear from here (CCC).\r\n";
 
 pub fn security(line: &[u8], leg: ClientLeg) -> Security {
@@ -49,9 +57,10 @@ pub fn security(line: &[u8], leg: ClientLeg) -> Security {
             "" => Security::Reply(b"501 Syntax: AUTH TLS.\r\n"),
             _ => Security::Reply(b"504 Only AUTH TLS.\r\n"),
         },
-        "PBSZ" if !leg.tls => Security::Reply(b"503 PBSZ needs AUTH TLS first.\r\n"),
-        "PBSZ" => Security::Reply(b"200 PBSZ=0\r\n"),
-        "PROT" if !leg.tls => Security::Reply(b"503 PROT needs AUTH TLS first.\r\n"),
+        "PBSZ" if !leg.negotiated => Security::Reply(b"503 PBSZ needs AUTH TLS first.\r\n"),
+        "PBSZ" => Security::Pbsz,
+        "PROT" if !leg.negotiated => Security::Reply(b"503 PROT needs AUTH TLS first.\r\n"),
+        "PROT" if !leg.pbsz => Security::Reply(b"503 PROT needs PBSZ first.\r\n"),
         "PROT" => match arg.as_str() {
             "P" => Security::Prot(true),
             "C" => Security::Prot(false),
@@ -71,10 +80,17 @@ mod tests {
 
     const CLEAR: ClientLeg = ClientLeg {
         tls: false,
+        negotiated: false,
+        pbsz: false,
         can_tls: true,
         require_tls: false,
     };
-    const SECURED: ClientLeg = ClientLeg { tls: true, ..CLEAR };
+    const SECURED: ClientLeg = ClientLeg {
+        tls: true,
+        negotiated: true,
+        pbsz: true,
+        ..CLEAR
+    };
 
     #[test]
     fn auth_tls_in_any_case_and_its_old_names_start_tls() {
@@ -116,13 +132,29 @@ mod tests {
                 "{l}"
             );
         }
-        assert_eq!(
-            security(b"PBSZ 0", SECURED),
-            Security::Reply(b"200 PBSZ=0\r\n")
-        );
+        assert_eq!(security(b"PBSZ 0", SECURED), Security::Pbsz);
         assert_eq!(security(b"PROT P", SECURED), Security::Prot(true));
         assert_eq!(security(b"prot c", SECURED), Security::Prot(false));
         assert_eq!(security(b"CCC", SECURED), Security::Ccc);
+    }
+
+    #[test]
+    fn prot_needs_pbsz_first_and_both_stay_allowed_after_ccc() {
+        let no_pbsz = ClientLeg {
+            pbsz: false,
+            ..SECURED
+        };
+        assert!(
+            matches!(security(b"PROT P", no_pbsz), Security::Reply(r) if r.starts_with(b"503 PROT needs PBSZ"))
+        );
+        // After CCC the control connection is in clear, the security exchange stands.
+        let after_ccc = ClientLeg {
+            tls: false,
+            ..SECURED
+        };
+        assert_eq!(security(b"PROT C", after_ccc), Security::Prot(false));
+        assert_eq!(security(b"PBSZ 0", after_ccc), Security::Pbsz);
+        assert!(matches!(security(b"CCC", after_ccc), Security::Reply(r) if r.starts_with(b"533")));
     }
 
     #[test]

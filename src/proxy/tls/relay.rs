@@ -9,6 +9,8 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
+use std::time::Duration;
+
 use crate::ftp::CloseHow;
 use crate::proxy::relay::{Activity, DirEnd, Leg, LegEvent, Limits, Reporter, Tally, is_reset};
 
@@ -56,10 +58,18 @@ async fn reset_arrives(s: &Option<TcpStream>) {
     }
 }
 
-async fn stop(why: Stop, d: &mut Dir<'_>, tally: &mut Tally, report: &Reporter<'_>) -> DirEnd {
+async fn stop(
+    why: Stop,
+    d: &mut Dir<'_>,
+    tally: &mut Tally,
+    report: &Reporter<'_>,
+    idle: Duration,
+) -> DirEnd {
     match why {
         Stop::Clean => {
-            let _ = d.dst.shutdown().await;
+            // close_notify must be written: a peer that never reads is not waited for
+            // past the idle limit.
+            let _ = tokio::time::timeout(idle, d.dst.shutdown()).await;
         }
         Stop::Unclean => d.dst_socket.shutdown_write(),
         _ => {}
@@ -96,14 +106,14 @@ async fn pump(mut d: Dir<'_>, lim: Limits, activity: &Activity, report: &Reporte
     loop {
         let n = match tokio::time::timeout(idle, d.src.read(&mut buf)).await {
             Err(_) if activity.quiet_for() < idle => continue,
-            Err(_) => return stop(Stop::Idle, &mut d, &mut tally, report).await,
-            Ok(Ok(0)) => return stop(Stop::Clean, &mut d, &mut tally, report).await,
+            Err(_) => return stop(Stop::Idle, &mut d, &mut tally, report, idle).await,
+            Ok(Ok(0)) => return stop(Stop::Clean, &mut d, &mut tally, report, idle).await,
             Ok(Ok(n)) => n,
             Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return stop(Stop::Unclean, &mut d, &mut tally, report).await;
+                return stop(Stop::Unclean, &mut d, &mut tally, report, idle).await;
             }
             Ok(Err(e)) if is_reset(&e) => {
-                return stop(Stop::Reset, &mut d, &mut tally, report).await;
+                return stop(Stop::Reset, &mut d, &mut tally, report, idle).await;
             }
             Ok(Err(_)) => continue,
         };
@@ -111,16 +121,20 @@ async fn pump(mut d: Dir<'_>, lim: Limits, activity: &Activity, report: &Reporte
         tally.read += n as u64;
         let wrote = tokio::select! {
             biased;
-            r = async {
+            r = tokio::time::timeout(idle, async {
                 d.dst.write_all(&buf[..n]).await?;
                 d.dst.flush().await
-            } => r,
+            }) => match r {
+                Ok(r) => r,
+                // A peer that reads nothing for the idle limit: as idle.
+                Err(_) => return stop(Stop::Idle, &mut d, &mut tally, report, idle).await,
+            },
             _ = reset_arrives(&d.src_errors) => {
-                return stop(Stop::Reset, &mut d, &mut tally, report).await;
+                return stop(Stop::Reset, &mut d, &mut tally, report, idle).await;
             }
         };
         if wrote.is_err() {
-            return stop(Stop::DstReset, &mut d, &mut tally, report).await;
+            return stop(Stop::DstReset, &mut d, &mut tally, report, idle).await;
         }
         tally.wrote(n, d.from, report).await;
     }

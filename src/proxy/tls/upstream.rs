@@ -57,7 +57,18 @@ struct Reply {
     raw: Vec<u8>,
 }
 
+/// A reply of the server's to the proxy is at most this long, all its lines together.
+const MAX_REPLY: usize = 64 << 10;
+
+/// One whole reply, within `wait` in all (a server trickling lines is not waited for
+/// longer) and `MAX_REPLY` bytes.
 async fn reply(wire: &mut Wire, buf: &mut LineBuf, wait: Duration) -> Result<Reply, Failure> {
+    tokio::time::timeout(wait, reply_unbounded(wire, buf))
+        .await
+        .map_err(|_| Failure::Io(io::ErrorKind::TimedOut.into()))?
+}
+
+async fn reply_unbounded(wire: &mut Wire, buf: &mut LineBuf) -> Result<Reply, Failure> {
     let mut asm = ReplyAssembler::new();
     let mut r = Reply {
         code: 0,
@@ -83,11 +94,16 @@ async fn reply(wire: &mut Wire, buf: &mut LineBuf, wait: Duration) -> Result<Rep
                 return Ok(r);
             }
         }
-        match tokio::time::timeout(wait, wire.read_buf(buf.for_read())).await {
-            Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
-            Ok(Ok(0)) => return Err(Failure::Io(io::ErrorKind::UnexpectedEof.into())),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(Failure::Io(e)),
+        if r.raw.len() > MAX_REPLY {
+            return Err(Failure::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a reply over 64 KiB",
+            )));
+        }
+        match wire.read_buf(buf.for_read()).await {
+            Ok(0) => return Err(Failure::Io(io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(e) => return Err(Failure::Io(e)),
         }
     }
 }
@@ -98,8 +114,16 @@ async fn ask(
     line: &[u8],
     wait: Duration,
 ) -> Result<Reply, Failure> {
-    wire.write_all(line).await.map_err(Failure::Io)?;
-    wire.flush().await.map_err(Failure::Io)?;
+    let sent = tokio::time::timeout(wait, async {
+        wire.write_all(line).await?;
+        wire.flush().await
+    })
+    .await;
+    match sent {
+        Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
+        Ok(Err(e)) => return Err(Failure::Io(e)),
+        Ok(Ok(())) => {}
+    }
     reply(wire, buf, wait).await
 }
 
@@ -160,6 +184,14 @@ pub async fn secure(tcp: TcpStream, up: &Upstream<'_>) -> Result<Secured, Failur
                 }
                 return Ok(plain(wire, greeting.raw));
             }
+            // Bytes after the 234, read in clear, would be taken as the server's words
+            // under TLS (the STARTTLS injection of CVE-2011-0411).
+            if !buf.pending().is_empty() {
+                return Err(Failure::Tls(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bytes after the server's 234, before the TLS handshake",
+                )));
+            }
             let Wire::Plain(tcp) = wire else {
                 unreachable!("the server leg is in clear until AUTH TLS")
             };
@@ -173,6 +205,10 @@ pub async fn secure(tcp: TcpStream, up: &Upstream<'_>) -> Result<Secured, Failur
         let prot = ask(&mut wire, &mut buf, b"PROT P\r\n", up.wait).await?;
         prot.code == 200
     };
+    if !prot_private && up.mode == UpstreamTls::Required {
+        // Required means the transfers too: data in clear would not be.
+        return Err(Failure::AuthRefused("PBSZ 0 / PROT P refused".into()));
+    }
     Ok(Secured {
         wire,
         greeting: greeting.raw,

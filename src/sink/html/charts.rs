@@ -106,10 +106,12 @@ pub fn replies_over_time(finals: &[(Timestamp, u8)]) -> Markup {
     let mut cols = [[0u64; 3]; BUCKETS];
     for (ts, class) in finals {
         let i = ((ts.seconds_after(t0) / span) * (BUCKETS as f64 - 1.0)).round() as usize;
+        // A transfer's final reply is 2yz, 4yz or 5yz; anything else is not drawn.
         let k = match class {
             2 => 0,
             4 => 1,
-            _ => 2,
+            5 => 2,
+            _ => continue,
         };
         cols[i.min(BUCKETS - 1)][k] += 1;
     }

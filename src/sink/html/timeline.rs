@@ -13,6 +13,8 @@ const WIDTH: f64 = 1150.0;
 const LABEL: f64 = 330.0;
 const ROW: f64 = 18.0;
 const AXIS: f64 = 24.0;
+/// Transfers drawn on one session's row; a session with more says so at its end.
+pub const BARS_PER_ROW: usize = 200;
 
 /// Which sessions are drawn: all when they fit; else the troubled ones first, then the
 /// earliest others; drawn in order of their start.
@@ -60,10 +62,14 @@ pub fn render(sessions: &[SessionRow], total: u64, bars_dropped: u64) -> Markup 
             @for (i, s) in rows.iter().enumerate() {
                 @let y = AXIS + i as f64 * ROW;
                 g.session {
+                    @if s.bars.len() > BARS_PER_ROW {
+                        text x=(WIDTH - 2.0) y=(y + 12.0) text-anchor="end" {
+                            "+" (s.bars.len() - BARS_PER_ROW) " more" }
+                    }
                     text x=(LABEL - 8.0) y=(y + 12.0) text-anchor="end" {
                         (s.client) " → " (s.server) @if s.tls { " (TLS)" } }
                     line x1=(x(s.start)) y1=(y + 8.0) x2=(x(s.end)) y2=(y + 8.0) stroke="#bbb" {}
-                    @for b in &s.bars {
+                    @for b in s.bars.iter().take(BARS_PER_ROW) {
                         @let (x0, x1) = (x(b.start), x(b.end));
                         rect.bar x=(x0) y=(y + 3.0) width=((x1 - x0).max(2.0)) height="10"
                             fill=(color(b.outcome)) data-outcome=(b.outcome.as_str()) { title { (b.title) } }
