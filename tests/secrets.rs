@@ -226,3 +226,25 @@ fn ten_thousand_distinct_clients_and_servers_do_not_grow_the_series() {
         "the set of exported series changed with the number of peers"
     );
 }
+
+#[test]
+fn the_html_report_shows_no_password_and_no_user_with_redact_user() {
+    for (path, user, password) in captures() {
+        let out = temp_file("secrets-report.html", b"");
+        let args = [
+            "read",
+            "--redact-user",
+            "--html",
+            out.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ];
+        let r = ftpwatch(&args, b"");
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let html = std::fs::read_to_string(&out).unwrap();
+        assert!(html.contains("<h2>Timeline</h2>"), "a report was written");
+        // The page names the capture file it shows; the file's name is the operator's.
+        let html = html.replace(path.to_str().unwrap(), "");
+        assert!(!html.contains(password), "{}: the password", path.display());
+        assert!(!html.contains(user), "{}: the user", path.display());
+    }
+}

@@ -157,6 +157,21 @@ expect_metric 'ftp_replies_total{class="4xx",code="426",origin="server"}' 3
 expect_metric 'ftpwatch_proxy_urgent_bytes_total{direction="to_server"}' 1
 expect_metric 'ftp_transfer_aborts_total{cause="client_reset"}' 1
 expect_metric 'ftp_transfer_aborts_total{cause="server_reset"}' 1
+# The landing page and /api/recent in proxy mode: the three aborts with their causes,
+# the listeners and the proxy's TLS settings.
+in_g curl -sf "http://127.0.0.1:$HTTP/api/recent" > "$work/recent.json" || fail "/api/recent"
+python3 - "$work/recent.json" <<'PY' || fail "/api/recent in proxy mode"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["mode"] == "proxy", j["mode"]
+causes = sorted(t["abort_cause"] for t in j["transfers"] if t["outcome"] == "aborted")
+assert causes == ["abor", "client_reset", "server_reset"], causes
+assert all(t["via"] == "proxy" for t in j["transfers"])
+assert j["totals"]["aborted"] == 3, j["totals"]
+assert any(w.startswith("TLS: ") for w in j["watching"]), j["watching"]
+PY
+in_g curl -sf "http://127.0.0.1:$HTTP/" | grep -q "server_reset" || fail "the landing page lacks the server_reset abort"
+echo "  ok  landing page and /api/recent: the 3 aborts with their causes, the TLS settings"
 stop_proxy
 
 # The proxy's event log: every transfer, its outcome and cause.
