@@ -101,6 +101,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Lines<S> {
     }
 }
 
+/// The server's side up to AUTH TLS, under `--upstream-tls required` (no FEAT first).
+async fn greeted_up_to_auth(upstream: TcpListener) -> Lines<TcpStream> {
+    let (s, _) = upstream.accept().await.unwrap();
+    let mut c = Lines {
+        s: BufReader::new(s),
+    };
+    c.send("220 scripted FTPS server\r\n").await;
+    assert_eq!(c.line().await, "AUTH TLS\r\n");
+    c
+}
+
 /// How the scripted server ends its download.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum End {
@@ -232,6 +243,25 @@ type Control = Lines<tokio_rustls::client::TlsStream<TcpStream>>;
 /// login, EPSV. Returns the control connection and the data connection (TCP only: a
 /// client starts its TLS after the 150).
 async fn ftps_retr(proxy: SocketAddr) -> (Control, TcpStream) {
+    let logins = [
+        ("PBSZ 0", "200"),
+        ("PROT P", "200"),
+        ("USER ann", "331"),
+        ("PASS x", "230"),
+    ];
+    let mut c = ftps_login(proxy, &logins).await;
+    c.send("EPSV\r\n").await;
+    let epsv = c.line().await;
+    let port: u16 = epsv.split('|').nth(3).unwrap().parse().unwrap();
+    let d = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.send("RETR file\r\n").await;
+    assert!(c.line().await.starts_with("150"));
+    (c, d)
+}
+
+/// AUTH TLS through the proxy, the handshake (verifying the proxy as `localhost`), then
+/// each command with the reply code it must get.
+async fn ftps_login(proxy: SocketAddr, commands: &[(&str, &str)]) -> Control {
     let s = TcpStream::connect(proxy).await.unwrap();
     let mut c = Lines {
         s: BufReader::new(s),
@@ -249,23 +279,12 @@ async fn ftps_retr(proxy: SocketAddr) -> (Control, TcpStream) {
     let mut c = Lines {
         s: BufReader::new(tls),
     };
-    for (cmd, want) in [
-        ("PBSZ 0", "200"),
-        ("PROT P", "200"),
-        ("USER ann", "331"),
-        ("PASS x", "230"),
-    ] {
+    for (cmd, want) in commands {
         c.send(&format!("{cmd}\r\n")).await;
         let got = c.line().await;
         assert!(got.starts_with(want), "{cmd}: {got}");
     }
-    c.send("EPSV\r\n").await;
-    let epsv = c.line().await;
-    let port: u16 = epsv.split('|').nth(3).unwrap().parse().unwrap();
-    let d = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    c.send("RETR file\r\n").await;
-    assert!(c.line().await.starts_with("150"));
-    (c, d)
+    c
 }
 
 fn localhost() -> ServerName<'static> {
@@ -376,13 +395,7 @@ async fn an_upstream_certificate_that_does_not_verify_gets_the_client_a_421() {
     let at = upstream.local_addr().unwrap();
     let server = tokio::spawn(async move {
         // The server's side of a handshake the proxy abandons.
-        let (s, _) = upstream.accept().await.unwrap();
-        let mut c = Lines {
-            s: BufReader::new(s),
-        };
-        c.send("220 scripted FTPS server\r\n").await;
-        // `required`: no FEAT first.
-        assert_eq!(c.line().await, "AUTH TLS\r\n");
+        let mut c = greeted_up_to_auth(upstream).await;
         c.send("234 Go ahead.\r\n").await;
         let _ = TlsAcceptor::from(server_config())
             .accept(c.s.into_inner())
@@ -569,12 +582,7 @@ async fn replies_in_clear_behind_the_servers_234_are_not_taken_as_secured() {
     let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = upstream.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        let (s, _) = upstream.accept().await.unwrap();
-        let mut c = Lines {
-            s: BufReader::new(s),
-        };
-        c.send("220 scripted FTPS server\r\n").await;
-        assert_eq!(c.line().await, "AUTH TLS\r\n");
+        let mut c = greeted_up_to_auth(upstream).await;
         c.send("234 Go ahead.\r\n200 PBSZ=0\r\n534 PROT refused\r\n")
             .await;
         // The proxy gives up without a handshake: its side closes.
@@ -610,28 +618,12 @@ async fn after_ccc_the_clients_tls_13_close_notify_is_not_a_command() {
     let at = upstream.local_addr().unwrap();
     let server = tokio::spawn(ftps_server(upstream, End::Clean, Vec::new()));
     let p = start(at, |c| c.tls = proxy_tls(UpstreamTls::Required, "ca.pem")).await;
-    let s = TcpStream::connect(p.at).await.unwrap();
-    let mut c = Lines {
-        s: BufReader::new(s),
-    };
-    c.line().await;
-    c.send("AUTH TLS\r\n").await;
-    assert!(c.line().await.starts_with("234"));
-    let tls = TlsConnector::from(client_config())
-        .connect(localhost(), c.s.into_inner())
-        .await
-        .unwrap();
+    let logins = [("PBSZ 0", "200"), ("PROT P", "200"), ("USER ann", "331")];
+    let mut c = ftps_login(p.at, &logins).await;
     assert_eq!(
-        tls.get_ref().1.protocol_version(),
+        c.s.get_ref().get_ref().1.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_3)
     );
-    let mut c = Lines {
-        s: BufReader::new(tls),
-    };
-    for (cmd, want) in [("PBSZ 0", "200"), ("PROT P", "200"), ("USER ann", "331")] {
-        c.send(&format!("{cmd}\r\n")).await;
-        assert!(c.line().await.starts_with(want), "{cmd}");
-    }
     c.send("CCC\r\n").await;
     assert!(c.line().await.starts_with("200"));
     // Answer the proxy's close_notify with ours (curl's active mode), then go on in

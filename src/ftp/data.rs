@@ -129,22 +129,11 @@ pub(super) mod tests {
 
     /// A passive data connection, opened by the client at 0 ms, nothing moved yet.
     pub fn conn() -> DataConn {
-        DataConn {
-            session: ConnId(1),
-            client: "10.0.0.2:40000".parse().unwrap(),
-            server: "10.0.0.1:50000".parse().unwrap(),
-            opened_by: Role::Client,
-            syn_seen: true,
-            first_packet: ts(0),
-            last_packet: ts(0),
-            last_progress: ts(0),
-            bytes_to_client: 0,
-            bytes_to_server: 0,
-            first_close: None,
-            ended: false,
-            released: false,
-            encrypted: None,
-        }
+        let ends = (
+            "10.0.0.2:40000".parse().unwrap(),
+            "10.0.0.1:50000".parse().unwrap(),
+        );
+        DataConn::opened(ConnId(1), ends, Role::Client, true, ts(0))
     }
 
     #[test]

@@ -205,7 +205,10 @@ fn client_config(
     if insecure {
         return Ok(builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider())))
+            .with_custom_certificate_verifier(Arc::new(Unanchored {
+                provider: provider(),
+                accept: true,
+            }))
             .with_no_client_auth());
     }
     let mut roots = RootCertStore::empty();
@@ -245,7 +248,10 @@ fn client_config(
         );
         return Ok(builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoRoots(provider())))
+            .with_custom_certificate_verifier(Arc::new(Unanchored {
+                provider: provider(),
+                accept: false,
+            }))
             .with_no_client_auth());
     }
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
@@ -254,23 +260,30 @@ fn client_config(
     Ok(builder.with_webpki_verifier(verifier).with_no_client_auth())
 }
 
-/// No CA certificate to check a server's against: every certificate is refused, saying
-/// why (in the log record of the 421 the client gets).
+/// A verifier that does not check the certificate against CA certificates, still
+/// checking the handshake's signatures: `--upstream-insecure` accepts any certificate;
+/// with no CA certificate at all (and `auto`), every certificate is refused, saying why
+/// (in the log record of the 421 the client gets).
 #[derive(Debug)]
-struct NoRoots(Arc<CryptoProvider>);
+struct Unanchored {
+    provider: Arc<CryptoProvider>,
+    accept: bool,
+}
 
 #[derive(Debug)]
 struct NoRootsError;
 
 impl std::fmt::Display for NoRootsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("no CA certificates to check it against (install ca-certificates, or give --upstream-ca)")
+        f.write_str(
+            "no CA certificates to check it against (install ca-certificates, or give --upstream-ca)",
+        )
     }
 }
 
 impl std::error::Error for NoRootsError {}
 
-impl ServerCertVerifier for NoRoots {
+impl ServerCertVerifier for Unanchored {
     fn verify_server_cert(
         &self,
         _: &CertificateDer<'_>,
@@ -279,6 +292,9 @@ impl ServerCertVerifier for NoRoots {
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.accept {
+            return Ok(ServerCertVerified::assertion());
+        }
         Err(rustls::Error::InvalidCertificate(
             rustls::CertificateError::Other(rustls::OtherError(Arc::new(NoRootsError))),
         ))
@@ -290,7 +306,8 @@ impl ServerCertVerifier for NoRoots {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        AnyCertificate(self.0.clone()).verify_tls12_signature(message, cert, dss)
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
     }
 
     fn verify_tls13_signature(
@@ -299,60 +316,14 @@ impl ServerCertVerifier for NoRoots {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        AnyCertificate(self.0.clone()).verify_tls13_signature(message, cert, dss)
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `--upstream-insecure`: any certificate, still checking the handshake's signatures.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
